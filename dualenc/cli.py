@@ -1,0 +1,196 @@
+"""The `dualenc` command: run experiments, preview the data, list the registry, collect results."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import CAPTION_MODES, LOSSES, ConfigError, ExperimentConfig, config_hash, from_dict
+
+# Flags of `dualenc run` that map straight onto config fields (flag -> field).
+RUN_FLAGS = {
+    "bias": (float, "share of each minority group's training images removed, 0..1"),
+    "captions": (str, f"caption mode: {', '.join(CAPTION_MODES)}"),
+    "descriptive_share": (float, "share of training captions that are descriptive, 0..1"),
+    "caption_templates": (int, "paraphrases per group, 1..4 (1 = the original's strings)"),
+    "loss": (str, f"training loss: {', '.join(LOSSES)}"),
+    "seed": (int, "training seed (initialisation, batch order)"),
+    "epochs": (int, "training epochs"),
+    "image_size": (int, "image size in pixels"),
+    "data_dir": (str, "your own images: <root>/<animal>_<background>/*.png|jpg, or a CSV manifest"),
+    "device": (str, "auto, cpu or cuda"),
+}
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    from .study import get_experiment
+
+    if args.experiment and args.config:
+        raise ConfigError("give either an experiment name or --config, not both")
+    if args.config:
+        config = from_dict(json.loads(Path(args.config).read_text()))
+    elif args.experiment:
+        config = get_experiment(args.experiment)
+    else:
+        config = ExperimentConfig(name="custom")
+    changes = {k: getattr(args, k) for k in RUN_FLAGS if getattr(args, k) is not None}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r} is not KEY=VALUE (e.g. --set model.vision.depth=3)")
+        changes[key] = _parse_value(value)
+    if args.skip_unreadable:
+        changes["skip_unreadable"] = True
+    return config.replace(**changes) if changes else config
+
+
+def format_metrics(metrics: dict) -> str:
+    """A two-column table of the headline metrics."""
+    keys = ["average_acc", "worst_group_acc", "worst_group", "gap",
+            "acc_horse_grass", "acc_camel_desert", "acc_horse_desert", "acc_camel_grass",
+            "zs_class_average_acc", "zs_pooled_average_acc",
+            "probe_animal_acc", "probe_background_acc",
+            "silhouette_animal_image", "silhouette_background_image", "silhouette_group_image",
+            "n_train", "majority_share", "train_seconds", "headline_prompts"]
+    rows = [(k, metrics[k]) for k in keys if k in metrics]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  -----"]
+    for key, value in rows:
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        lines.append(f"{key:<{width}}  {shown}")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .study import run_experiment, run_dir
+
+    config = config_from_args(args)
+    record = run_experiment(config, root=args.runs, progress=not args.quiet, force=args.force)
+    print(f"experiment {config.name or '(unnamed)'}  config {config_hash(config)}")
+    print(format_metrics(record.metrics))
+    print(f"run directory: {run_dir(config, args.runs)}")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from .render import contact_sheet
+
+    config = ExperimentConfig()
+    changes = {"image_size": args.image_size}
+    if args.similarity is not None:
+        changes["animal_similarity"] = args.similarity
+    config = config.replace(**changes)
+    sheet = contact_sheet(config.data, per_group=args.per_group, seed=args.seed)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out)
+    print(f"wrote {args.out} ({sheet.width}x{sheet.height})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .study import DESCRIPTIONS, REGISTRY
+
+    for name, config in REGISTRY.items():
+        print(f"{name}  {config_hash(config)}  {DESCRIPTIONS[name]}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from .study import write_results
+
+    table, paths = write_results(args.runs, args.out)
+    print(f"{len(table)} finished runs -> {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .study import run_dir
+    from .sweep import get_grid, run_sweep
+
+    configs = get_grid(args.grid)
+    if args.list:
+        for config in configs:
+            done = "done" if (run_dir(config, args.runs) / "DONE").exists() else "todo"
+            print(f"{config_hash(config)}  {done}  {config.name}  bias={config.data.bias} "
+                  f"captions={config.data.captions} share={config.data.descriptive_share} "
+                  f"templates={config.data.caption_templates} loss={config.train.loss} seed={config.train.seed}")
+        return 0
+    report = run_sweep(configs, root=args.runs, jobs=args.jobs, scheduler=args.scheduler,
+                       progress=not args.quiet)
+    print(f"grid {args.grid}: {report.total} configs, {report.skipped} already done, "
+          f"{report.ran} run in {report.seconds:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dualenc", description=(
+        "Train and evaluate toy CLIP-style dual encoders on horses and camels, biased or not."))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train and evaluate one experiment (or load it if already run)",
+                         description="Run a registry experiment (exp1..exp4) or a custom config; "
+                                     "prints the metrics and the run directory.")
+    run.add_argument("experiment", nargs="?", help="registry name, e.g. exp3 (see `dualenc list`)")
+    run.add_argument("--config", help="a JSON config file (as saved in a run's config.json)")
+    for flag, (kind, text) in RUN_FLAGS.items():
+        run.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind, help=text)
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="any other config field, e.g. --set model.vision.depth=3 (repeatable)")
+    run.add_argument("--skip-unreadable", action="store_true",
+                     help="with --data-dir: warn and skip unreadable images instead of stopping")
+    run.add_argument("--runs", help="run store directory (default $DUALENC_RUNS or ./runs)")
+    run.add_argument("--force", action="store_true", help="train again even if the run is stored")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+
+    preview = sub.add_parser("preview", help="write a contact sheet of the generated images",
+                             description="One row per group: horse-grass, horse-desert, camel-desert, camel-grass.")
+    preview.add_argument("--out", default="sheet.png", help="output PNG (default sheet.png)")
+    preview.add_argument("--per-group", type=int, default=8, help="images per row (default 8)")
+    preview.add_argument("--image-size", type=int, default=64, help="image size in pixels (default 64)")
+    preview.add_argument("--similarity", type=float, help="animal_similarity 0..1 (difficulty)")
+    preview.add_argument("--seed", type=int, default=0, help="render seed (default 0)")
+    preview.set_defaults(func=cmd_preview)
+
+    listing = sub.add_parser("list", help="list the registry's experiments")
+    listing.set_defaults(func=cmd_list)
+
+    sweep = sub.add_parser("sweep", help="run every config of a named grid not yet in the run store",
+                           description="Runs a grid (default: the study's full grid; ci: a tiny one). "
+                                       "Finished runs are skipped, so an interrupted sweep resumes.")
+    sweep.add_argument("grid", nargs="?", default="default", help="grid name: default or ci")
+    sweep.add_argument("--jobs", type=int, default=1,
+                       help="worker processes, one torch thread each (default 1: in this process)")
+    sweep.add_argument("--scheduler", help="a Dask scheduler address (tcp://host:8786) to run on instead")
+    sweep.add_argument("--runs", help="run store directory (default $DUALENC_RUNS or ./runs)")
+    sweep.add_argument("--list", action="store_true", help="list the grid's configs and whether each is done")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=cmd_sweep)
+
+    coll = sub.add_parser("collect", help="gather every finished run into one table (CSV and Parquet)")
+    coll.add_argument("--runs", help="run store directory (default $DUALENC_RUNS or ./runs)")
+    coll.add_argument("--out", default="results/results.csv",
+                      help="output CSV; a .parquet file is written beside it")
+    coll.set_defaults(func=cmd_collect)
+    return parser
+
+
+def main(argv: list | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        print(f"dualenc: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

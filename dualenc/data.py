@@ -1,0 +1,283 @@
+"""Datasets: the four groups, bias subsampling, disjoint splits, captions, and user image folders."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from .captions import all_caption_texts, training_captions
+from .config import ANIMALS, BACKGROUNDS, GROUPS, MINORITY_GROUPS, DataConfig, group_name
+
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass
+class Split:
+    """One split held in memory. images: (N, S, S, 3) uint8; the rest are length-N arrays."""
+
+    images: np.ndarray
+    animal: np.ndarray       # str, e.g. "horse"
+    background: np.ndarray   # str, e.g. "desert"
+    captions: list           # one caption per image (train: by caption mode; val/test: descriptive)
+    source: np.ndarray       # str: "generated:<seed>" or the image file's path
+
+    def __len__(self) -> int:
+        return len(self.animal)
+
+    @property
+    def group(self) -> np.ndarray:
+        return np.char.add(np.char.add(self.animal.astype(str), "_"), self.background.astype(str))
+
+    def subset(self, keep: np.ndarray) -> "Split":
+        return Split(self.images[keep], self.animal[keep], self.background[keep],
+                     [self.captions[i] for i in np.flatnonzero(keep)] if keep.dtype == bool
+                     else [self.captions[i] for i in keep], self.source[keep])
+
+    def group_counts(self) -> dict:
+        groups = self.group
+        return {group_name(a, b): int((groups == group_name(a, b)).sum()) for a, b in GROUPS}
+
+
+@dataclass
+class Dataset:
+    train: Split
+    val: Split
+    test: Split
+
+
+def image_seed(data_seed: int, split: str, animal: str, background: str, index: int) -> int:
+    """Per-image render seed; the split name is part of it, so splits never share an image."""
+    key = f"{data_seed}/{split}/{animal}_{background}/{index}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "little")
+
+
+def apply_bias(split: Split, data: DataConfig) -> Split:
+    """Keep round((1 - bias) * n) images of each minority group (the first ones, so levels nest)."""
+    keep = np.ones(len(split), dtype=bool)
+    for animal, background in MINORITY_GROUPS:
+        idx = np.flatnonzero((split.animal == animal) & (split.background == background))
+        n_keep = int(round((1.0 - data.bias) * len(idx)))
+        keep[idx[n_keep:]] = False
+    return split.subset(keep)
+
+
+def _labels(per_group: int) -> tuple[np.ndarray, np.ndarray]:
+    animal = np.repeat([a for a, _ in GROUPS], per_group)
+    background = np.repeat([b for _, b in GROUPS], per_group)
+    return animal, background
+
+
+# Fields of DataConfig that the rendered pixels depend on (bias and captions do not).
+RENDER_FIELDS = ("image_size", "animal_size", "animal_similarity", "data_seed")
+
+
+def data_cache_dir() -> Path:
+    """$DUALENC_DATA_CACHE, else data/generated in a source checkout, else ~/.cache/dualenc."""
+    if os.environ.get("DUALENC_DATA_CACHE"):
+        return Path(os.environ["DUALENC_DATA_CACHE"])
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "data" / "generated"
+    return Path.home() / ".cache" / "dualenc"
+
+
+def _render_key(data: DataConfig, split: str, per_group: int) -> str:
+    from . import render
+
+    fields = {f: getattr(data, f) for f in RENDER_FIELDS}
+    source = Path(render.__file__).read_bytes()  # a renderer change invalidates the cache
+    text = f"{sorted(fields.items())}/{split}/{per_group}".encode() + source
+    return f"{split}-{hashlib.sha256(text).hexdigest()[:16]}"
+
+
+def _render_split(data: DataConfig, split: str, per_group: int, progress: bool) -> Split:
+    """Render a split, or read it from the data cache (keyed by what the pixels depend on)."""
+    path = data_cache_dir() / f"{_render_key(data, split, per_group)}.npz"
+    if path in _MEMORY_CACHE:
+        return _copy(_MEMORY_CACHE[path])
+    if path.is_file():
+        try:
+            with np.load(path) as npz:
+                split_data = Split(npz["images"], npz["animal"], npz["background"], [""] * len(npz["animal"]),
+                                   npz["source"])
+            _MEMORY_CACHE[path] = split_data
+            return _copy(split_data)
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable cache file: render again and overwrite it
+    split_data = _render_fresh(data, split, per_group, progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, images=split_data.images, animal=split_data.animal, background=split_data.background,
+                 source=split_data.source)
+    os.replace(tmp, path)
+    _MEMORY_CACHE[path] = split_data
+    return _copy(split_data)
+
+
+_MEMORY_CACHE: dict = {}
+
+
+def _copy(split: Split) -> Split:
+    return Split(split.images, split.animal, split.background, list(split.captions), split.source)
+
+
+def _render_fresh(data: DataConfig, split: str, per_group: int, progress: bool) -> Split:
+    from .render import render_image
+
+    animal, background = _labels(per_group)
+    seeds = [image_seed(data.data_seed, split, a, b, i % per_group)
+             for i, (a, b) in enumerate(zip(animal, background))]
+    images = np.stack([render_image(a, b, s, data) for a, b, s in
+                       tqdm(list(zip(animal, background, seeds)), desc=f"render {split}",
+                            disable=not progress, leave=False)])
+    source = np.array([f"generated:{s}" for s in seeds])
+    return Split(images, animal, background, [""] * len(animal), source)
+
+
+def _with_captions(split: Split, data: DataConfig, seed_key: str) -> Split:
+    if split.captions and all(split.captions):
+        return split  # a user manifest gave every image its own caption
+    seed = image_seed(data.data_seed, seed_key, "captions", "", 0)
+    split.captions = training_captions(split.animal, split.background, data, seed)
+    return split
+
+
+def _descriptive_for_eval(split: Split) -> Split:
+    from .captions import DESCRIPTIVE
+    split.captions = [DESCRIPTIVE[g] for g in split.group]
+    return split
+
+
+def build_dataset(data: DataConfig, progress: bool = False) -> Dataset:
+    """Render (or load) the three splits; bias applies to the training split only."""
+    if data.data_dir:
+        splits = load_user_splits(data)
+    else:
+        sizes = {"train": data.n_train_per_group, "val": data.n_val_per_group, "test": data.n_test_per_group}
+        splits = {s: _render_split(data, s, n, progress) for s, n in sizes.items()}
+    train = _with_captions(apply_bias(splits["train"], data), data, "train")
+    return Dataset(train, _descriptive_for_eval(splits["val"]), _descriptive_for_eval(splits["test"]))
+
+
+def vocabulary_texts(dataset: Dataset) -> list[str]:
+    """All strings the tokenizer must know: every generated caption and the user's own."""
+    return sorted(set(all_caption_texts()) | set(dataset.train.captions))
+
+
+# ---------------------------------------------------------------- user images
+
+
+def _read_image(path: Path, size: int) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            rgb = img.convert("RGB").resize((size, size), Image.BICUBIC)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ValueError(f"cannot read image {path}: {err}") from err
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def _folder_entries(root: Path) -> list[tuple[Path, str, str, str]]:
+    entries = []
+    for animal, background in GROUPS:
+        folder = root / group_name(animal, background)
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"missing group folder {folder} for group {group_name(animal, background)!r}: "
+                f"expected <root>/<animal>_<background>/ for each of "
+                f"{[group_name(a, b) for a, b in GROUPS]}")
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"group folder {folder} ({group_name(animal, background)!r}) has no "
+                                    f"{'/'.join(IMAGE_SUFFIXES)} images")
+        entries += [(p, animal, background, "") for p in files]
+    return entries
+
+
+def _manifest_entries(manifest: Path) -> list[tuple[Path, str, str, str]]:
+    entries = []
+    with open(manifest, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "animal", "background"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"manifest {manifest} lacks column(s) {sorted(missing)}: "
+                             "expected path, animal, background and optionally caption")
+        for line, row in enumerate(reader, start=2):
+            animal, background = row["animal"].strip().lower(), row["background"].strip().lower()
+            if animal not in ANIMALS or background not in BACKGROUNDS:
+                raise ValueError(f"manifest {manifest} line {line}: animal={row['animal']!r}, "
+                                 f"background={row['background']!r}; allowed {ANIMALS} and {BACKGROUNDS}")
+            path = Path(row["path"])
+            path = path if path.is_absolute() else manifest.parent / path
+            entries.append((path, animal, background, (row.get("caption") or "").strip()))
+    present = {(a, b) for _, a, b, _ in entries}
+    for group in GROUPS:
+        if group not in present:
+            raise ValueError(f"manifest {manifest} has no images of group {group_name(*group)!r}")
+    return entries
+
+
+def load_image_entries(root: str | Path, size: int, on_error: str = "raise") -> Split:
+    """Read `<root>/<animal>_<background>/*.png|jpg` or a CSV manifest into one Split.
+
+    on_error="raise" stops at the first unreadable file (the message names it); "warn" skips it
+    with a warning. A missing group is always an error naming the group.
+    """
+    if on_error not in ("raise", "warn"):
+        raise ValueError(f"on_error={on_error!r} is not allowed: expected 'raise' or 'warn'")
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"data_dir {str(root)!r} does not exist")
+    entries = _manifest_entries(root) if root.is_file() else _folder_entries(root)
+    images, kept = [], []
+    for entry in entries:
+        try:
+            images.append(_read_image(entry[0], size))
+            kept.append(entry)
+        except ValueError as err:
+            if on_error == "raise":
+                raise
+            warnings.warn(f"skipping {err}", stacklevel=2)
+    paths, animal, background, captions = zip(*kept)
+    return Split(np.stack(images), np.array(animal), np.array(background), list(captions),
+                 np.array([str(p) for p in paths]))
+
+
+def split_user_entries(split: Split, seed: int, shares=(0.6, 0.2, 0.2)) -> dict:
+    """Deterministic per-group split of user images into train/val/test by hashing each path."""
+    keys = np.array([int.from_bytes(hashlib.sha256(f"{seed}/{p}".encode()).digest()[:8], "little")
+                     for p in split.source])
+    assign = np.empty(len(split), dtype=object)
+    for animal, background in GROUPS:
+        idx = np.flatnonzero((split.animal == animal) & (split.background == background))
+        idx = idx[np.argsort(keys[idx], kind="stable")]
+        n_train = int(round(shares[0] * len(idx)))
+        n_val = int(round(shares[1] * len(idx)))
+        assign[idx[:n_train]] = "train"
+        assign[idx[n_train:n_train + n_val]] = "val"
+        assign[idx[n_train + n_val:]] = "test"
+    out = {}
+    for name in SPLITS:
+        part = split.subset(assign == name)
+        for a, b in GROUPS:
+            if not ((part.animal == a) & (part.background == b)).any():
+                raise ValueError(f"group {group_name(a, b)!r} has too few images for a {name} split "
+                                 f"(need at least 3 per group for train/val/test)")
+        out[name] = part
+    return out
+
+
+def load_user_splits(data: DataConfig) -> dict:
+    on_error = "warn" if data.skip_unreadable else "raise"
+    everything = load_image_entries(data.data_dir, data.image_size, on_error)
+    return split_user_entries(everything, data.data_seed)

@@ -1,0 +1,193 @@
+"""Evaluation on numpy arrays: zero-shot accuracy per group, probes, geometry, seed statistics.
+
+Nothing here imports torch: the trainer hands over embeddings as arrays, so every function can be
+checked on small hand-made examples. Groups are always reported in `config.GROUPS` order (majority
+groups first), keyed by `config.group_name(animal, background)`, e.g. "horse_grass".
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import silhouette_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .config import ANIMALS, BACKGROUNDS, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, group_name
+
+GROUP_NAMES = tuple(group_name(a, b) for a, b in GROUPS)
+_EPS = 1e-12
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    """L2-normalise the rows of x (a zero row stays zero instead of becoming NaN)."""
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, _EPS)
+
+
+def class_embeddings(class_prompt_emb: Sequence[np.ndarray]) -> np.ndarray:
+    """Pool each class's prompts CLIP-style: mean of the normalised prompts, re-normalised.
+
+    class_prompt_emb[k] is (P_k, D) (a single (D,) prompt is accepted too). Returns (K, D).
+    """
+    if len(class_prompt_emb) < 2:
+        raise ValueError(f"zero-shot needs at least 2 classes, got {len(class_prompt_emb)}")
+    pooled = []
+    for k, prompts in enumerate(class_prompt_emb):
+        p = np.atleast_2d(np.asarray(prompts, dtype=np.float64))  # (P_k, D)
+        if p.ndim != 2 or p.shape[0] == 0:
+            raise ValueError(f"class {k}: expected a (P, D) array of prompt embeddings, got shape {p.shape}")
+        pooled.append(_normalise(_normalise(p).mean(axis=0)))
+    dims = {v.shape[-1] for v in pooled}
+    if len(dims) != 1:
+        raise ValueError(f"prompt embeddings of different classes have different sizes {sorted(dims)}")
+    return np.stack(pooled)
+
+
+def zero_shot_scores(image_emb: np.ndarray, class_prompt_emb: Sequence[np.ndarray]) -> np.ndarray:
+    """Cosine similarity of each image to each pooled class embedding: (N, K)."""
+    img = np.asarray(image_emb, dtype=np.float64)
+    if img.ndim != 2:
+        raise ValueError(f"image_emb must be (N, D), got shape {img.shape}")
+    classes = class_embeddings(class_prompt_emb)  # (K, D)
+    if classes.shape[1] != img.shape[1]:
+        raise ValueError(f"image embeddings have size {img.shape[1]} but prompts have size {classes.shape[1]}")
+    return _normalise(img) @ classes.T
+
+
+def zero_shot_predict(image_emb: np.ndarray, class_prompt_emb: Sequence[np.ndarray]) -> np.ndarray:
+    """Index of the most similar pooled class for each image: (N,) int (ties go to the lower index)."""
+    return np.argmax(zero_shot_scores(image_emb, class_prompt_emb), axis=1).astype(np.int64)
+
+
+def _check_labels(animal: Sequence[str], background: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(animal, dtype=object)
+    b = np.asarray(background, dtype=object)
+    if len(a) != n or len(b) != n:
+        raise ValueError(f"labels have lengths animal={len(a)}, background={len(b)} but there are {n} examples")
+    for name, values, allowed in (("animal", a, ANIMALS), ("background", b, BACKGROUNDS)):
+        unknown = sorted({str(v) for v in values} - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown {name} label(s) {unknown}: allowed are {list(allowed)}")
+    return a, b
+
+
+def group_accuracy(correct: np.ndarray, animal: Sequence[str], background: Sequence[str]) -> dict[str, float]:
+    """Accuracy in each of the four groups, in config.GROUPS order; an empty group is an error."""
+    c = np.asarray(correct, dtype=np.float64).ravel()
+    a, b = _check_labels(animal, background, len(c))
+    out: dict[str, float] = {}
+    for animal_k, background_k in GROUPS:
+        mask = (a == animal_k) & (b == background_k)
+        if not mask.any():
+            raise ValueError(f"group {group_name(animal_k, background_k)!r} has no examples")
+        out[group_name(animal_k, background_k)] = float(c[mask].mean())
+    return out
+
+
+def accuracy_summary(group_acc: dict[str, float]) -> dict[str, float | str]:
+    """Average and worst-group accuracy, the worst group's name, and majority-minus-minority gap."""
+    missing = [g for g in GROUP_NAMES if g not in group_acc]
+    if missing:
+        raise ValueError(f"group accuracy is missing group(s) {missing}")
+    acc = {g: float(group_acc[g]) for g in GROUP_NAMES}
+    worst = min(GROUP_NAMES, key=lambda g: acc[g])  # ties: the first in GROUPS order
+    majority = np.mean([acc[group_name(*g)] for g in MAJORITY_GROUPS])
+    minority = np.mean([acc[group_name(*g)] for g in MINORITY_GROUPS])
+    return {
+        "average_acc": float(np.mean(list(acc.values()))),
+        "worst_group_acc": acc[worst],
+        "worst_group": worst,
+        "gap": float(majority - minority),
+    }
+
+
+def linear_probe(train_x: np.ndarray, train_y: Sequence, test_x: np.ndarray, test_y: Sequence,
+                 seed: int = 0) -> float:
+    """Accuracy on test of a logistic regression on standardised features fit on train.
+
+    Deterministic (lbfgs solver, fixed seed). Labels may be strings or ints.
+    """
+    train_x = np.asarray(train_x, dtype=np.float64)
+    test_x = np.asarray(test_x, dtype=np.float64)
+    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
+    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
+        raise ValueError(f"features must be (N, D) with the same D, got {train_x.shape} and {test_x.shape}")
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+        raise ValueError("features and labels have different lengths: "
+                         f"train {len(train_x)} vs {len(train_y)}, test {len(test_x)} vs {len(test_y)}")
+    if len(np.unique(train_y)) < 2:
+        raise ValueError(f"a probe needs at least 2 classes in its training labels, got {np.unique(train_y).tolist()}")
+    probe = make_pipeline(StandardScaler(),
+                          LogisticRegression(C=1.0, max_iter=5000, random_state=seed))
+    probe.fit(train_x, train_y)
+    return float(np.mean(probe.predict(test_x) == test_y))
+
+
+def _silhouette(emb: np.ndarray, labels: np.ndarray) -> float:
+    n_labels = len(np.unique(labels))
+    if n_labels < 2 or n_labels > len(emb) - 1:  # sklearn's range; outside it the score is undefined
+        return math.nan
+    return float(silhouette_score(emb, labels, metric="cosine"))
+
+
+def silhouettes(emb: np.ndarray, animal: Sequence[str], background: Sequence[str]) -> dict[str, float]:
+    """Silhouette (cosine distance) of the embeddings labelled by animal, background and group.
+
+    In [-1, 1]: high means tight, separate clusters for that label. A label with one class -> nan.
+    """
+    x = np.asarray(emb, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"emb must be (N, D), got shape {x.shape}")
+    a, b = _check_labels(animal, background, len(x))
+    groups = np.array([group_name(ai, bi) for ai, bi in zip(a, b)], dtype=object)
+    return {
+        "silhouette_animal": _silhouette(x, a.astype(str)),
+        "silhouette_background": _silhouette(x, b.astype(str)),
+        "silhouette_group": _silhouette(x, groups.astype(str)),
+    }
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): Student-t confidence interval of the mean over seeds; NaNs are dropped.
+
+    One value -> (value, nan, nan); no values -> (nan, nan, nan).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence={confidence!r} is not allowed: expected a number in (0, 1)")
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return (math.nan, math.nan, math.nan)
+    mean = float(v.mean())
+    if len(v) == 1:
+        return (mean, math.nan, math.nan)
+    half = float(stats.t.ppf(0.5 + confidence / 2, df=len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return (mean, mean - half, mean + half)
+
+
+def summarise_seeds(df: pd.DataFrame, by: list[str], metrics: list[str],
+                    confidence: float = 0.95) -> pd.DataFrame:
+    """One row per combination of `by`: <metric>_mean, <metric>_low, <metric>_high and n_seeds.
+
+    n_seeds counts the rows of the combination; NaN metric values are dropped by mean_ci. Rows whose
+    `by` values are NaN form their own combination rather than being dropped.
+    """
+    missing = [c for c in [*by, *metrics] if c not in df.columns]
+    if missing:
+        raise ValueError(f"column(s) {missing} not in the table: it has {list(df.columns)}")
+    columns = [*by] + [f"{m}_{s}" for m in metrics for s in ("mean", "low", "high")] + ["n_seeds"]
+    groups = df.groupby(list(by), sort=True, dropna=False) if by else [((), df)]
+    rows = []
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(by, key))
+        for m in metrics:
+            row[f"{m}_mean"], row[f"{m}_low"], row[f"{m}_high"] = mean_ci(part[m].to_numpy(float), confidence)
+        row["n_seeds"] = len(part)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)

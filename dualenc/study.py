@@ -1,0 +1,204 @@
+"""The experiment registry, the run store and the results table.
+
+One run is one directory `<runs>/<config hash>/` holding config.json, metrics.json, history.csv,
+embeddings.npz, predictions.csv and a DONE marker. A run is built in a temporary directory and
+renamed into place, so a crash never leaves a half-written run that looks finished.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from .config import (ConfigError, DataConfig, ExperimentConfig, config_hash, from_dict, to_json)
+
+DONE = "DONE"
+# The original's bias example keeps 12 of 48 minority images ("25% bias = 12 of 48"): that is 75% of
+# them removed, so exp3/exp4 use bias 0.75 under our definition (share of minority images removed).
+ORIGINAL_BIAS = 0.75
+
+REGISTRY = {
+    "exp1": ExperimentConfig(name="exp1", data=DataConfig(bias=0.0, captions="undescriptive")),
+    "exp2": ExperimentConfig(name="exp2", data=DataConfig(bias=0.0, captions="descriptive")),
+    "exp3": ExperimentConfig(name="exp3", data=DataConfig(bias=ORIGINAL_BIAS, captions="undescriptive")),
+    "exp4": ExperimentConfig(name="exp4", data=DataConfig(bias=ORIGINAL_BIAS, captions="descriptive")),
+}
+DESCRIPTIONS = {
+    "exp1": "no bias, undescriptive captions (\"horse\" / \"camel\")",
+    "exp2": "no bias, descriptive captions (\"horse in the desert\", ...)",
+    "exp3": "bias 0.75 (12 of 48 minority images kept), undescriptive captions",
+    "exp4": "bias 0.75 (12 of 48 minority images kept), descriptive captions",
+}
+
+
+def get_experiment(name: str) -> ExperimentConfig:
+    if name not in REGISTRY:
+        raise ConfigError(f"experiment={name!r} is not in the registry: expected one of {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def runs_root(root: Optional[str | Path] = None) -> Path:
+    """The run store: `root`, else $DUALENC_RUNS, else ./runs."""
+    return Path(root or os.environ.get("DUALENC_RUNS") or "runs")
+
+
+def run_dir(config: ExperimentConfig, root: Optional[str | Path] = None) -> Path:
+    return runs_root(root) / config_hash(config)
+
+
+def is_done(path: Path) -> bool:
+    return (path / DONE).is_file()
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_text(path: Path, text: str) -> None:
+    _write_atomic(path, lambda tmp: Path(tmp).write_text(text))
+
+
+@dataclass
+class RunRecord:
+    """A finished run as stored: its directory, config, flat metrics and training history."""
+
+    path: Path
+    config: ExperimentConfig
+    metrics: dict
+    history: pd.DataFrame
+
+    def embeddings(self) -> dict:
+        with np.load(self.path / "embeddings.npz") as npz:
+            return {k: npz[k] for k in npz.files}
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / "predictions.csv")
+
+
+def load_run(path: str | Path) -> RunRecord:
+    path = Path(path)
+    if not is_done(path):
+        raise FileNotFoundError(f"{path} is not a finished run (no {DONE} marker)")
+    config = from_dict(json.loads((path / "config.json").read_text()))
+    metrics = json.loads((path / "metrics.json").read_text())
+    return RunRecord(path, config, metrics, pd.read_csv(path / "history.csv"))
+
+
+def save_run(path: Path, config: ExperimentConfig, evaluation, history: list) -> None:
+    """Write every file of a run into a fresh temporary directory, then rename it to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-{os.getpid()}-"))
+    try:
+        _write_text(staging / "config.json", to_json(config))
+        _write_text(staging / "metrics.json", json.dumps(evaluation.metrics, indent=2, sort_keys=True))
+        _write_text(staging / "history.csv", pd.DataFrame(history).to_csv(index=False))
+        _write_text(staging / "predictions.csv", evaluation.predictions.to_csv(index=False))
+        _write_atomic(staging / "embeddings.npz", lambda tmp: _savez(tmp, evaluation.embeddings))
+        _write_text(staging / DONE, config_hash(config) + "\n")
+        if path.exists():  # an unfinished leftover (no DONE) from an interrupted run
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    except OSError:
+        if is_done(path):  # another process finished the same config first: keep its result
+            return
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def clean_stale_staging(root: Optional[str | Path] = None) -> int:
+    """Remove staging directories left by killed processes (their pid no longer runs)."""
+    removed = 0
+    for staging in runs_root(root).glob(".*.tmp-*"):
+        pid = staging.name.split(".tmp-")[-1].split("-")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _savez(tmp: str, arrays: dict) -> None:
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def run_experiment(config: ExperimentConfig, root: Optional[str | Path] = None, progress: bool = True,
+                   force: bool = False) -> RunRecord:
+    """Train and evaluate `config`, or return the stored result if this config already finished."""
+    from .data import build_dataset
+    from .evaluate import evaluate
+    from .train import train
+
+    path = run_dir(config, root)
+    if is_done(path) and not force:
+        return load_run(path)
+    dataset = build_dataset(config.data, progress=progress)
+    result = train(config, dataset, progress=progress)
+    evaluation = evaluate(config, dataset, result)
+    save_run(path, config, evaluation, result.history)
+    return load_run(path)
+
+
+def flat_config(config: ExperimentConfig) -> dict:
+    """Config as flat columns: data and train fields by name, model fields dotted."""
+    body = config.to_dict()
+    row = {"name": body.pop("name")}
+    row.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in body["data"].items()})
+    row.update(body["train"])
+    for key, value in body["model"].items():
+        if isinstance(value, dict):
+            row.update({f"model.{key}.{k}": v for k, v in value.items()})
+        else:
+            row[f"model.{key}"] = value
+    row["animal_size"] = str(row["animal_size"])
+    return row
+
+
+def collect(root: Optional[str | Path] = None) -> pd.DataFrame:
+    """One tidy row per finished run in the store: run id, config columns, metrics."""
+    rows = []
+    for path in sorted(runs_root(root).glob("*")):
+        if path.name.startswith(".") or not is_done(path):
+            continue
+        record = load_run(path)
+        rows.append({"run": path.name, **flat_config(record.config), **record.metrics})
+    return pd.DataFrame(rows)
+
+
+def write_results(root: Optional[str | Path] = None, out: str | Path = "results/results.csv") -> tuple:
+    """Collect the run store into `out` (CSV) and the same table as Parquet beside it."""
+    table = collect(root)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out, out.with_suffix(".parquet")]
+    _write_atomic(paths[0], lambda tmp: table.to_csv(tmp, index=False))
+    try:
+        _write_atomic(paths[1], lambda tmp: table.to_parquet(tmp, index=False))
+    except ImportError:  # pyarrow is in the `sweep` extra
+        paths = paths[:1]
+    return table, paths

@@ -1,0 +1,180 @@
+"""Hand-worked examples with known answers for dualenc.metrics."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dualenc.config import GROUPS, group_name
+from dualenc.metrics import (accuracy_summary, class_embeddings, group_accuracy, linear_probe,
+                             mean_ci, silhouettes, summarise_seeds, zero_shot_predict)
+
+
+def unit(deg):
+    r = math.radians(deg)
+    return np.array([math.cos(r), math.sin(r)])
+
+
+# ---------------------------------------------------------------- zero-shot
+
+def test_zero_shot_pooling_changes_the_answer():
+    image = unit(45)[None, :]                       # one image at 45 degrees
+    class1 = [unit(70)]                             # cos(25 deg) = 0.906
+    # class 0 with only its first prompt (0 deg): cos(45 deg) = 0.707 < 0.906 -> class 1
+    assert zero_shot_predict(image, [np.array([[10.0, 0.0]]), class1]).tolist() == [1]
+    # pooled: normalise (10,0) and (0,1), mean (0.5, 0.5), re-normalise -> 45 deg: cos = 1 -> class 0
+    assert zero_shot_predict(image, [np.array([[10.0, 0.0], [0.0, 1.0]]), class1]).tolist() == [0]
+    # without normalising first, the mean (5, 0.5) points at 5.7 deg and class 1 would win
+    np.testing.assert_allclose(class_embeddings([np.array([[10.0, 0.0], [0.0, 1.0]]), class1])[0],
+                               unit(45), atol=1e-12)
+
+
+def test_zero_shot_several_images_and_single_vector_prompt():
+    images = np.stack([unit(0), unit(90), unit(10), unit(80)])
+    pred = zero_shot_predict(images, [unit(0), unit(90)])          # (D,) prompts accepted
+    assert pred.dtype.kind == "i" and pred.tolist() == [0, 1, 0, 1]
+
+
+def test_zero_shot_rejects_mismatched_sizes():
+    with pytest.raises(ValueError, match="size"):
+        zero_shot_predict(np.ones((2, 3)), [np.ones((1, 2)), np.ones((1, 2))])
+
+
+# ---------------------------------------------------------------- group accuracy
+
+def four_group_example():
+    """4 examples per group; correct counts 4, 3, 2, 1 in GROUPS order, shuffled."""
+    animal, background, correct = [], [], []
+    for (a, b), n_right in zip(GROUPS, (4, 3, 2, 1)):
+        animal += [a] * 4
+        background += [b] * 4
+        correct += [True] * n_right + [False] * (4 - n_right)
+    order = np.random.default_rng(0).permutation(16)
+    return (np.array(correct)[order], list(np.array(animal)[order]), list(np.array(background)[order]))
+
+
+def test_group_accuracy_by_hand():
+    correct, animal, background = four_group_example()
+    acc = group_accuracy(correct, animal, background)
+    assert list(acc) == ["horse_grass", "camel_desert", "horse_desert", "camel_grass"]
+    assert acc == {"horse_grass": 1.0, "camel_desert": 0.75, "horse_desert": 0.5, "camel_grass": 0.25}
+
+
+def test_accuracy_summary_by_hand():
+    s = accuracy_summary({"horse_grass": 1.0, "camel_desert": 0.75, "horse_desert": 0.5, "camel_grass": 0.25})
+    assert s["worst_group_acc"] == 0.25 and s["worst_group"] == "camel_grass"
+    assert s["average_acc"] == pytest.approx(2.5 / 4)
+    # majority (1.0 + 0.75) / 2 = 0.875; minority (0.5 + 0.25) / 2 = 0.375
+    assert s["gap"] == pytest.approx(0.5)
+
+
+def test_missing_group_is_named():
+    correct, animal, background = four_group_example()
+    keep = [i for i in range(16) if not (animal[i] == "horse" and background[i] == "desert")]
+    with pytest.raises(ValueError, match="horse_desert"):
+        group_accuracy(correct[keep], [animal[i] for i in keep], [background[i] for i in keep])
+    with pytest.raises(ValueError, match="camel_grass"):
+        accuracy_summary({"horse_grass": 1.0, "camel_desert": 1.0, "horse_desert": 1.0})
+
+
+def test_group_accuracy_rejects_unknown_labels_and_lengths():
+    with pytest.raises(ValueError, match="Horse"):
+        group_accuracy([True], ["Horse"], ["grass"])
+    with pytest.raises(ValueError, match="lengths"):
+        group_accuracy([True, False], ["horse"], ["grass"])
+
+
+# ---------------------------------------------------------------- probes
+
+def test_linear_probe_separable_and_random():
+    rng = np.random.default_rng(0)
+    y = np.array(["horse", "camel"] * 100)
+    x = rng.normal(size=(200, 8)) + 5.0 * (y == "horse")[:, None]
+    assert linear_probe(x[:100], y[:100], x[100:], y[100:]) == 1.0
+    x_rand = rng.normal(size=(2200, 8))
+    y_rand = rng.integers(0, 2, size=2200)
+    acc = linear_probe(x_rand[:200], y_rand[:200], x_rand[200:], y_rand[200:])
+    assert 0.4 < acc < 0.6
+
+
+def test_linear_probe_is_deterministic_and_needs_two_classes():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(60, 4)), rng.integers(0, 2, size=60)
+    assert linear_probe(x[:30], y[:30], x[30:], y[30:]) == linear_probe(x[:30], y[:30], x[30:], y[30:])
+    with pytest.raises(ValueError, match="2 classes"):
+        linear_probe(x[:30], np.zeros(30), x[30:], y[30:])
+
+
+# ---------------------------------------------------------------- geometry
+
+def labelled_points(n_per_group=10):
+    animal = [a for a, _ in GROUPS for _ in range(n_per_group)]
+    background = [b for _, b in GROUPS for _ in range(n_per_group)]
+    return animal, background
+
+
+def test_silhouettes_follow_the_structure():
+    rng = np.random.default_rng(0)
+    animal, background = labelled_points()
+    sign = np.where(np.array(animal) == "horse", 1.0, -1.0)
+    emb = np.zeros((40, 4))
+    emb[:, 0] = sign                                 # direction set by the animal only
+    emb[:, 1:] = 0.05 * rng.normal(size=(40, 3))
+    s = silhouettes(emb, animal, background)
+    assert set(s) == {"silhouette_animal", "silhouette_background", "silhouette_group"}
+    assert s["silhouette_animal"] > 0.9
+    assert abs(s["silhouette_background"]) < 0.2
+    # one direction per group: every grouping has structure, the group one the most
+    groups = [GROUPS.index((a, b)) for a, b in zip(animal, background)]
+    emb_g = np.eye(4)[groups] + 0.05 * rng.normal(size=(40, 4))
+    assert silhouettes(emb_g, animal, background)["silhouette_group"] > 0.9
+
+
+def test_silhouette_single_class_is_nan():
+    rng = np.random.default_rng(0)
+    s = silhouettes(rng.normal(size=(6, 3)), ["horse"] * 6, ["grass", "desert"] * 3)
+    assert math.isnan(s["silhouette_animal"])           # only horses: undefined, not a crash
+    assert not math.isnan(s["silhouette_background"])   # two backgrounds
+    assert not math.isnan(s["silhouette_group"])        # horse_grass and horse_desert
+
+
+# ---------------------------------------------------------------- seeds
+
+def test_mean_ci_by_hand():
+    mean, low, high = mean_ci([1, 2, 3, 4, 5])
+    half = 2.776445 * math.sqrt(2.5) / math.sqrt(5)   # t_{0.975, 4} * sd / sqrt(n)
+    assert mean == 3.0
+    assert (3.0 - low) == pytest.approx(half, abs=1e-5) and high - 3.0 == pytest.approx(1.963, abs=1e-3)
+
+
+def test_mean_ci_edge_cases():
+    v, low, high = mean_ci([0.7])
+    assert v == 0.7 and math.isnan(low) and math.isnan(high)
+    assert mean_ci([1.0, float("nan"), 3.0])[0] == 2.0
+    assert all(math.isnan(x) for x in mean_ci([]))
+    assert mean_ci([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+    with pytest.raises(ValueError, match="confidence"):
+        mean_ci([1, 2], confidence=95)
+
+
+def test_summarise_seeds():
+    df = pd.DataFrame({
+        "bias": [0.0] * 5 + [0.5] * 2,
+        "captions": ["descriptive"] * 5 + ["undescriptive"] * 2,
+        "seed": [0, 1, 2, 3, 4, 0, 1],
+        "acc": [1, 2, 3, 4, 5, 0.5, float("nan")],
+    })
+    out = summarise_seeds(df, ["bias", "captions"], ["acc"])
+    assert list(out.columns) == ["bias", "captions", "acc_mean", "acc_low", "acc_high", "n_seeds"]
+    assert out["n_seeds"].tolist() == [5, 2]
+    first = out.iloc[0]
+    assert first["acc_mean"] == 3.0 and first["acc_high"] == pytest.approx(3 + 1.9632, abs=1e-3)
+    assert out.iloc[1]["acc_mean"] == 0.5 and math.isnan(out.iloc[1]["acc_low"])
+    whole = summarise_seeds(df, [], ["acc"])
+    assert len(whole) == 1 and whole["n_seeds"].iloc[0] == 7
+    with pytest.raises(ValueError, match="loss"):
+        summarise_seeds(df, ["bias"], ["loss"])
+
+
+def test_group_names_match_config():
+    assert [group_name(a, b) for a, b in GROUPS] == ["horse_grass", "camel_desert", "horse_desert", "camel_grass"]

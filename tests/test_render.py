@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from dualenc import render
+from dualenc.config import GROUPS, DataConfig
+from dualenc.render import MIN_CONTRAST, animal_contrast, contact_sheet, render_image
+
+DATA = DataConfig()
+
+
+@pytest.mark.parametrize("animal,background", GROUPS)
+def test_same_arguments_give_identical_bytes(animal, background):
+    first = render_image(animal, background, 123, DATA)
+    render._textures.cache_clear()  # cached textures must not change the output
+    again = render_image(animal, background, 123, DATA)
+    assert first.tobytes() == again.tobytes()
+    assert not np.array_equal(first, render_image(animal, background, 124, DATA))
+
+
+def test_large_seeds_and_groups_differ():
+    seed = 2 ** 63 + 12345
+    images = [render_image(a, b, seed, DATA) for a, b in GROUPS]
+    assert all(not np.array_equal(images[0], other) for other in images[1:])
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_shape_dtype_and_mask(size):
+    data = DataConfig(image_size=size)
+    image, mask = render_image("camel", "desert", 5, data, return_mask=True)
+    assert image.shape == (size, size, 3) and image.dtype == np.uint8
+    assert mask.shape == (size, size) and mask.dtype == bool
+    assert image.std() > 10  # not a flat colour
+    assert render_image("camel", "desert", 5, data).tobytes() == image.tobytes()
+
+
+@pytest.mark.parametrize("animal,background,bad", [("zebra", "grass", "zebra"), ("horse", "snow", "snow"),
+                                                   ("Horse", "grass", "Horse")])
+def test_bad_names_raise_with_the_value(animal, background, bad):
+    with pytest.raises(ValueError) as err:
+        render_image(animal, background, 0, DATA)
+    assert repr(bad) in str(err.value)
+    assert ("'horse'" in str(err.value)) or ("'grass'" in str(err.value))
+
+
+@pytest.mark.parametrize("animal,background", GROUPS)
+def test_contrast_mask_and_fit_on_many_renders(animal, background):
+    sizes = []
+    for seed in range(200):
+        image, mask = render_image(animal, background, seed, DATA, return_mask=True)
+        assert mask.any()
+        assert not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+        assert animal_contrast(image, mask) >= MIN_CONTRAST
+        sizes.append(np.ptp(np.flatnonzero(mask.any(axis=0))) + 1)
+    share = np.array(sizes) / DATA.image_size
+    assert 0.45 < share.mean() < 0.85  # animal_size (0.55, 0.8) is the nose-to-tail extent
+
+
+def test_contrast_holds_for_hard_settings():
+    data = DataConfig(image_size=32, animal_similarity=1.0, animal_size=(0.2, 0.3))
+    for animal, background in GROUPS:
+        for seed in range(25):
+            image, mask = render_image(animal, background, seed, data, return_mask=True)
+            assert mask.any() and animal_contrast(image, mask) >= MIN_CONTRAST
+
+
+def test_animal_contrast_measure():
+    image = np.full((32, 32, 3), 200, np.uint8)
+    mask = np.zeros((32, 32), bool)
+    mask[10:20, 10:20] = True
+    assert animal_contrast(image, mask) == 0.0
+    image[mask] = 0
+    assert animal_contrast(image, mask) == pytest.approx(200 / 255)
+    assert animal_contrast(image, np.zeros_like(mask)) == 0.0
+
+
+def test_animal_size_knob():
+    small = DataConfig(animal_size=(0.25, 0.25))
+    large = DataConfig(animal_size=(0.8, 0.8))
+    area = lambda d: np.mean([render_image("horse", "grass", s, d, return_mask=True)[1].sum() for s in range(10)])
+    assert area(large) > 4 * area(small)
+
+
+def test_similarity_knob_changes_images_and_is_monotone():
+    shapes = {s: (render._shape("horse", s), render._shape("camel", s)) for s in (0.0, 0.5, 1.0)}
+    gaps = [sum(np.abs(h[k] - c[k]).sum() for k in h if k != "hump") for h, c in shapes.values()]
+    humps = [c["hump"] for _, c in shapes.values()]
+    assert gaps[0] > gaps[1] > gaps[2] > 0 and humps[0] > humps[1] > humps[2] > 0
+    for animal, background in GROUPS:
+        easy = render_image(animal, background, 7, DataConfig(animal_similarity=0.0), return_mask=True)
+        hard = render_image(animal, background, 7, DataConfig(animal_similarity=1.0), return_mask=True)
+        assert not np.array_equal(easy[1], hard[1])
+
+
+def test_contact_sheet():
+    sheet = contact_sheet(DataConfig(image_size=32), per_group=3, seed=1, scale=2)
+    assert isinstance(sheet, Image.Image) and sheet.mode == "RGB"
+    assert sheet.height >= 4 * 64 and sheet.width >= 3 * 64

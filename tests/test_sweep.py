@@ -1,0 +1,106 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from dualenc.config import ExperimentConfig, config_hash, to_json
+from dualenc.study import DONE, collect, is_done, load_run, run_dir
+from dualenc.sweep import BIAS_LEVELS, ci_grid, default_grid, run_sweep
+
+
+def test_default_grid_expands_to_the_study_configs():
+    grid = default_grid()
+    assert len({config_hash(c) for c in grid}) == len(grid) == 7 * 3 * 5 + 2 * 3 * 2 * 5 + 7 * 5 + 2 * 5
+    families = Counter(c.name for c in grid)
+    assert families == {"captions": 105, "losses": 60, "image_only": 35, "variability": 10}
+    captions = [c for c in grid if c.name == "captions"]
+    assert {c.data.bias for c in captions} == set(BIAS_LEVELS)
+    assert Counter((c.data.captions, c.data.descriptive_share) for c in captions) == {
+        ("undescriptive", 1.0): 35, ("descriptive", 1.0): 35, ("descriptive", 0.5): 35}
+    losses = [c for c in grid if c.name == "losses"]
+    assert {c.train.loss for c in losses} == {"clip", "siglip"}
+    assert {c.data.bias for c in losses} == {0.0, 0.75, 0.95}
+    assert {c.data.caption_templates for c in grid if c.name == "variability"} == {4}
+    assert all(c.train.loss == "pairwise" for c in grid if c.name in ("captions", "variability"))
+    assert {c.train.seed for c in grid} == set(range(5))
+
+
+def _store_state(root):
+    done = {p.name: (p / DONE).stat().st_mtime_ns for p in root.iterdir()
+            if not p.name.startswith(".") and is_done(p)}
+    unfinished = [p.name for p in root.iterdir() if not p.name.startswith(".") and not is_done(p)]
+    return done, unfinished
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_without_recomputing(tmp_path):
+    root = tmp_path / "runs"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "dualenc.cli", "sweep", "ci", "--jobs", "2", "--quiet",
+                             "--runs", str(root)], env=env, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if root.exists() and len(_store_state(root)[0]) >= 4:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the sweep finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before, unfinished = _store_state(root)
+    assert len(before) >= 4 and unfinished == []
+    grid = ci_grid()
+    report = run_sweep(grid, root=root, jobs=1, progress=False)
+    assert report.skipped == len(before) and report.ran == report.total - len(before)
+    after, unfinished = _store_state(root)
+    assert unfinished == [] and len(after) == report.total
+    assert all(after[name] == mtime for name, mtime in before.items()), "a finished run was recomputed"
+    assert not list(root.glob(".*")), "staging directories were left behind"
+    for config in grid:
+        load_run(run_dir(config, root))  # every run directory reads back whole
+
+
+@pytest.mark.slow
+def test_sweep_on_a_dask_local_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    configs = ci_grid()[:3]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        report = run_sweep(configs, root=tmp_path, scheduler=client, progress=False)
+    assert (report.total, report.ran) == (3, 3)
+    assert all(is_done(run_dir(c, tmp_path)) for c in configs)
+    assert run_sweep(configs, root=tmp_path, jobs=1, progress=False).ran == 0
+
+
+def _fake_run(root, config, metrics):
+    path = run_dir(config, root)
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(to_json(config))
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    (path / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    (path / DONE).write_text("x")
+    return path.name
+
+
+def test_collector_table_matches_a_golden_example(tmp_path):
+    a = ExperimentConfig(name="captions").replace(bias=0.75, captions="descriptive", seed=1)
+    b = ExperimentConfig(name="losses").replace(loss="clip")
+    run_a = _fake_run(tmp_path, a, {"worst_group_acc": 0.25, "average_acc": 0.625})
+    run_b = _fake_run(tmp_path, b, {"worst_group_acc": 0.5, "average_acc": 0.75})
+    (tmp_path / ".half.tmp-1-x").mkdir()                         # staging: ignored
+    (run_dir(a.replace(seed=9), tmp_path)).mkdir()               # no DONE: ignored
+    table = collect(tmp_path)
+    golden = pd.DataFrame({
+        "run": sorted([run_a, run_b]),
+    }).merge(pd.DataFrame([
+        {"run": run_a, "name": "captions", "bias": 0.75, "captions": "descriptive", "seed": 1,
+         "loss": "pairwise", "worst_group_acc": 0.25, "average_acc": 0.625},
+        {"run": run_b, "name": "losses", "bias": 0.0, "captions": "undescriptive", "seed": 0,
+         "loss": "clip", "worst_group_acc": 0.5, "average_acc": 0.75}]), on="run")
+    pd.testing.assert_frame_equal(table[golden.columns].reset_index(drop=True), golden, check_dtype=False)
+    assert "model.vision.width" in table and "epochs" in table
