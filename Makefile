@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test venv clean
+.PHONY: test venv book lab clean
 
 venv: $(STAMP)
 
@@ -16,6 +16,14 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+book: $(STAMP)
+	$(BIN)/python tools/build_book.py
+
+lab: $(STAMP)
+	$(BIN)/pip install --quiet "jupyterlab>=4"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dualenc)"
+	$(BIN)/jupyter lab notebooks/explorer.ipynb
 
 clean:
 	rm -rf _build runs results data/generated

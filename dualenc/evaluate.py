@@ -75,11 +75,13 @@ def evaluate(config: ExperimentConfig, dataset: Dataset, result: TrainResult) ->
         out.update(_accuracy_block("", predictions["pred_classifier"].map(ANIMALS.index).to_numpy(), test))
     else:
         headline = HEADLINE_PROMPTS[config.data.captions]
-        prompt_sets = {"class": ZERO_SHOT_CLASS_PROMPTS, "pooled": ZERO_SHOT_POOLED_PROMPTS}
-        for name, prompts in prompt_sets.items():
+        # "class": the bare class names; "pooled": the four descriptive captions, an image takes
+        # the animal of its best-matching caption (see metrics.zero_shot_scores).
+        prompt_sets = {"class": (ZERO_SHOT_CLASS_PROMPTS, "mean"), "pooled": (ZERO_SHOT_POOLED_PROMPTS, "max")}
+        for name, (prompts, pool) in prompt_sets.items():
             class_emb = [embed_texts(model, result.tokenizer, p, device) for p in prompts]
             emb[f"prompt_{name}"] = np.concatenate(class_emb)
-            pred = metrics.zero_shot_predict(emb["image_test"], class_emb)
+            pred = metrics.zero_shot_predict(emb["image_test"], class_emb, pool=pool)
             predictions[f"pred_{name}"] = [ANIMALS[k] for k in pred]
             out.update(_accuracy_block(f"zs_{name}_", pred, test))
         for key in [k for k in list(out) if k.startswith(f"zs_{headline}_")]:

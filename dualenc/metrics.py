@@ -48,20 +48,37 @@ def class_embeddings(class_prompt_emb: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack(pooled)
 
 
-def zero_shot_scores(image_emb: np.ndarray, class_prompt_emb: Sequence[np.ndarray]) -> np.ndarray:
-    """Cosine similarity of each image to each pooled class embedding: (N, K)."""
+POOLS = ("mean", "max")
+
+
+def zero_shot_scores(image_emb: np.ndarray, class_prompt_emb: Sequence[np.ndarray],
+                     pool: str = "mean") -> np.ndarray:
+    """Score of each image for each class: (N, K).
+
+    pool="mean": cosine to the pooled class embedding (CLIP's prompt ensembling, made for
+    paraphrases). pool="max": cosine to the class's best-matching prompt, i.e. pick the nearest
+    prompt and read off its class; right for prompts that describe different things (the
+    descriptive captions of one animal name two backgrounds, whose mean can point anywhere).
+    """
+    if pool not in POOLS:
+        raise ValueError(f"pool={pool!r} is not allowed: expected one of {POOLS}")
     img = np.asarray(image_emb, dtype=np.float64)
     if img.ndim != 2:
         raise ValueError(f"image_emb must be (N, D), got shape {img.shape}")
-    classes = class_embeddings(class_prompt_emb)  # (K, D)
+    classes = class_embeddings(class_prompt_emb)  # (K, D), also validates the prompts
     if classes.shape[1] != img.shape[1]:
         raise ValueError(f"image embeddings have size {img.shape[1]} but prompts have size {classes.shape[1]}")
-    return _normalise(img) @ classes.T
+    img = _normalise(img)
+    if pool == "mean":
+        return img @ classes.T
+    return np.stack([(img @ _normalise(np.atleast_2d(np.asarray(p, dtype=np.float64))).T).max(axis=1)
+                     for p in class_prompt_emb], axis=1)
 
 
-def zero_shot_predict(image_emb: np.ndarray, class_prompt_emb: Sequence[np.ndarray]) -> np.ndarray:
-    """Index of the most similar pooled class for each image: (N,) int (ties go to the lower index)."""
-    return np.argmax(zero_shot_scores(image_emb, class_prompt_emb), axis=1).astype(np.int64)
+def zero_shot_predict(image_emb: np.ndarray, class_prompt_emb: Sequence[np.ndarray],
+                      pool: str = "mean") -> np.ndarray:
+    """Index of the best-scoring class for each image: (N,) int (ties go to the lower index)."""
+    return np.argmax(zero_shot_scores(image_emb, class_prompt_emb, pool), axis=1).astype(np.int64)
 
 
 def _check_labels(animal: Sequence[str], background: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:

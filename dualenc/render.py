@@ -102,10 +102,12 @@ def _textures(s: int) -> dict:
         draw.line((x, y, x + t * ln, y - ln), fill=int(v), width=max(1, int(unit)))
     blades = (np.asarray(blades.reduce(4), dtype=np.float32) - 128) / 128
     grain = rng.standard_normal((s, 2 * s)).astype(np.float32)
-    y = np.arange(s, dtype=np.float32)[:, None]
-    return dict(cloud=cloud, patch=patch, blades=blades / blades.std(), grain=grain, y=y,
-                x=np.arange(s, dtype=np.float32)[None, :] + 0.5,
-                subx=(np.arange(4 * s, dtype=np.float32) + 0.5) / 4)
+    out = dict(cloud=cloud, patch=patch, blades=blades / blades.std(), grain=grain,
+               y=np.arange(s, dtype=np.float32)[:, None], x=np.arange(s, dtype=np.float32)[None, :] + 0.5,
+               subx=(np.arange(4 * s, dtype=np.float32) + 0.5) / 4)
+    for value in out.values():
+        value.setflags(write=False)
+    return out
 
 
 def _crop(tex: np.ndarray, ox: int) -> np.ndarray:
@@ -376,6 +378,8 @@ def _luma(c: np.ndarray) -> float:
 def render_image(animal: str, background: str, seed: int, data: DataConfig, return_mask: bool = False):
     """(S, S, 3) uint8 RGB image, S = data.image_size; with return_mask also a (S, S) bool mask of the animal."""
     _check_names(animal, background)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed={seed!r} is not allowed: expected a non-negative integer")
     size = data.image_size
     ss = _supersample(size)
     c = size * ss

@@ -178,3 +178,17 @@ def test_summarise_seeds():
 
 def test_group_names_match_config():
     assert [group_name(a, b) for a, b in GROUPS] == ["horse_grass", "camel_desert", "horse_desert", "camel_grass"]
+
+
+def test_max_pooling_reads_the_nearest_caption_where_mean_pooling_fails():
+    # The horse captions (grass, desert) are orthogonal; the camel captions are near-opposite, so
+    # their mean is short and renormalising it inflates it. An image right on "horse in the desert"
+    # is a horse by its nearest caption, but mean pooling calls it a camel.
+    horse = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    camel = np.array([[0.6, 0.8 * 0.8, 0.0], [-0.8, 0.0, 0.6]])
+    camel = camel / np.linalg.norm(camel, axis=1, keepdims=True)
+    image = np.array([[0.05, 1.0, 0.0]])
+    assert zero_shot_predict(image, [horse, camel], pool="max").tolist() == [0]
+    assert zero_shot_predict(image, [horse, camel], pool="mean").tolist() == [1]
+    with pytest.raises(ValueError, match="pool='min'"):
+        zero_shot_predict(image, [horse, camel], pool="min")

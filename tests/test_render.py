@@ -96,3 +96,8 @@ def test_contact_sheet():
     sheet = contact_sheet(DataConfig(image_size=32), per_group=3, seed=1, scale=2)
     assert isinstance(sheet, Image.Image) and sheet.mode == "RGB"
     assert sheet.height >= 4 * 64 and sheet.width >= 3 * 64
+
+
+def test_negative_seed_raises():
+    with pytest.raises(ValueError, match="seed=-1"):
+        render_image("horse", "grass", -1, DATA)

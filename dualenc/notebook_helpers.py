@@ -1,0 +1,464 @@
+"""Helpers that keep the notebooks thin: parameter handling, tables and composite figures.
+
+The notebooks in `notebooks/` call these; nothing else in the package depends on this file.
+Figures use `dualenc.plots` for every panel and its colours (the original study's).
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Optional
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import plots
+from .config import (ANIMALS, BACKGROUNDS, GROUPS, MINORITY_GROUPS, ConfigError, DataConfig,
+                     ExperimentConfig, TrainConfig, config_hash, group_name)
+
+GROUP_NAMES = tuple(group_name(a, b) for a, b in GROUPS)
+
+# ---------------------------------------------------------------- parameters of experiment.ipynb
+
+# Parameters a registry experiment fixes (they define the experiment) ...
+DEFINING = ("bias", "captions", "descriptive_share", "caption_templates", "loss", "data_dir")
+# ... and the ones that may still be changed with it (seed and size knobs).
+ADJUSTABLE = ("seed", "epochs", "image_size", "n_train_per_group", "n_val_per_group", "n_test_per_group")
+PARAMETERS = ("experiment", *DEFINING, *ADJUSTABLE, "runs_dir")
+_FLOATS = ("bias", "descriptive_share")
+
+
+def parameter_defaults() -> dict:
+    """The dualenc defaults of every template parameter (the template's own defaults equal these)."""
+    data, train = DataConfig(), TrainConfig()
+    out = {"experiment": "", "runs_dir": ""}
+    for name in DEFINING + ADJUSTABLE:
+        out[name] = getattr(data, name) if hasattr(data, name) else getattr(train, name)
+    return out
+
+
+def _coerce(name: str, value):
+    """papermill passes `-p bias 1` as the int 1: read whole numbers as floats where floats are meant,
+    so bias=1 and bias=1.0 name the same run."""
+    if name in _FLOATS and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def config_from_parameters(params: dict) -> ExperimentConfig:
+    """The config the template runs, from its parameters; a bad value raises ConfigError.
+
+    experiment == "": every parameter is used as given.
+    experiment == "expN": the registry's config is used; seed, epochs, image_size and the
+    n_*_per_group sizes override it where they differ from the defaults; a defining parameter
+    (bias, captions, descriptive_share, caption_templates, loss, data_dir) must stay at its default
+    or equal the registry's value, otherwise it is an error (it would silently be ignored).
+    """
+    from .study import get_experiment
+
+    unknown = sorted(set(params) - set(PARAMETERS))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown}: allowed are {list(PARAMETERS)}")
+    defaults = parameter_defaults()
+    values = {k: _coerce(k, params.get(k, defaults[k])) for k in PARAMETERS}
+    for name in ("experiment", "runs_dir", "data_dir", "captions", "loss"):
+        if not isinstance(values[name], str):
+            raise ConfigError(f"{name}={values[name]!r} is not allowed: expected a string")
+    settings = {k: values[k] for k in DEFINING + ADJUSTABLE}
+    if not values["experiment"]:
+        return ExperimentConfig(name="custom").replace(**settings)
+    base = get_experiment(values["experiment"])
+    base_values = used_parameters(base)
+    for name in DEFINING:
+        if values[name] != defaults[name] and values[name] != base_values[name]:
+            raise ConfigError(
+                f"{name}={values[name]!r} conflicts with experiment={values['experiment']!r}, which fixes "
+                f"{name}={base_values[name]!r}: leave {name} at {defaults[name]!r} or set experiment=\"\"")
+    changes = {k: values[k] for k in ADJUSTABLE if values[k] != defaults[k]}
+    return base.replace(**changes) if changes else base
+
+
+def used_parameters(config: ExperimentConfig, runs_dir: Optional[str] = None) -> dict:
+    """The template parameters as the config actually has them (plus the run's hash)."""
+    out = {"experiment": config.name if config.name in _registry_names() else ""}
+    for name in DEFINING + ADJUSTABLE:
+        section = config.data if hasattr(config.data, name) else config.train
+        out[name] = getattr(section, name)
+    if runs_dir is not None:
+        out["runs_dir"] = str(runs_dir)
+    out["config_hash"] = config_hash(config)
+    return out
+
+
+def _registry_names() -> tuple:
+    from .study import REGISTRY
+    return tuple(REGISTRY)
+
+
+def resolve_runs_dir(runs_dir: str = "") -> Path:
+    """The run store a notebook uses: `runs_dir`, else $DUALENC_RUNS, else `runs/` at the project root
+    (the nearest folder above the working directory with a pyproject.toml), else ./runs.
+
+    Looking for the project root lets notebooks executed from `notebooks/` or `book/` share one store.
+    """
+    if runs_dir:
+        return Path(runs_dir)
+    if os.environ.get("DUALENC_RUNS"):
+        return Path(os.environ["DUALENC_RUNS"])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "dualenc").is_dir():
+            return folder / "runs"
+    return Path("runs")
+
+
+ORIGINAL_EXPERIMENTS = ("exp1", "exp2", "exp3", "exp4")
+
+
+def registry_configs(names=ORIGINAL_EXPERIMENTS, **sizes) -> dict:
+    """Registry experiments (the original's four by default), with seed / epochs / size knobs changed
+    where given (a value equal to the registry's leaves the config, and so the run, unchanged)."""
+    from .study import get_experiment
+    changes = {k: v for k, v in sizes.items() if v is not None}
+    return {name: (get_experiment(name).replace(**changes) if changes else get_experiment(name)) for name in names}
+
+
+# ---------------------------------------------------------------- data
+
+
+def sample_training_images(data: DataConfig, per_group: int = 6) -> tuple[np.ndarray, list]:
+    """The first `per_group` training images of each group that this bias keeps, a row per group
+    (padded with blank tiles where the bias keeps fewer), and titles naming each row's group.
+
+    Generated data is rendered directly (the same seeds as the run); user images are loaded.
+    """
+    from .data import build_dataset, image_seed
+    from .render import render_image
+
+    images, titles = [], []
+    if data.data_dir:
+        train = build_dataset(data).train
+    for animal, background in GROUPS:
+        g = group_name(animal, background)
+        if data.data_dir:
+            idx = np.flatnonzero(train.group == g)[:per_group]
+            picked = list(train.images[idx])
+        else:
+            kept = data.minority_kept() if (animal, background) in MINORITY_GROUPS else data.n_train_per_group
+            picked = [render_image(animal, background, image_seed(data.data_seed, "train", animal, background, i), data)
+                      for i in range(min(per_group, kept))]
+        label = plots.GROUP_LABELS[g]
+        if not data.data_dir and (animal, background) in MINORITY_GROUPS:
+            label += f" ({data.minority_kept()} of {data.n_train_per_group} kept)"
+        titles += [label] + [""] * (per_group - 1)
+        blank = np.full((data.image_size, data.image_size, 3), 255, dtype=np.uint8)
+        images += picked + [blank] * (per_group - len(picked))
+    return np.stack(images), titles
+
+
+def group_counts_table(config: ExperimentConfig, metrics: dict) -> pd.DataFrame:
+    """Training / validation / test images per group for this run."""
+    d = config.data
+    rows = []
+    for animal, background in GROUPS:
+        g = group_name(animal, background)
+        minority = (animal, background) in MINORITY_GROUPS
+        rows.append({"group": plots.GROUP_LABELS[g], "role": "minority" if minority else "majority",
+                     "training images": int(metrics[f"n_train_{g}"]),
+                     "validation images": d.n_val_per_group if not d.data_dir else np.nan,
+                     "test images": d.n_test_per_group if not d.data_dir else np.nan})
+    return pd.DataFrame(rows).set_index("group")
+
+
+def bias_table(levels=(0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0), n_per_group: Optional[int] = None) -> pd.DataFrame:
+    """What each bias level keeps, from DataConfig: minority images kept and the majority share."""
+    rows = []
+    for b in levels:
+        d = DataConfig(bias=float(b), **({"n_train_per_group": n_per_group} if n_per_group else {}))
+        rows.append({"bias": b, "majority images per group": d.n_train_per_group,
+                     "minority images kept per group": d.minority_kept(),
+                     "training images": 2 * d.n_train_per_group + 2 * d.minority_kept(),
+                     "majority share per animal": d.majority_share()})
+    return pd.DataFrame(rows)
+
+
+def plot_bias_levels(table: pd.DataFrame) -> Figure:
+    """Bars: images per group kept at each bias level; line: majority share per animal."""
+    with plt.rc_context(plots.STYLE):
+        fig, ax = plt.subplots(figsize=(7.5, 4.0), layout="constrained")
+        x = np.arange(len(table))
+        ax.bar(x - 0.2, table["majority images per group"], 0.4, color="0.55", label="each majority group")
+        bars = ax.bar(x + 0.2, table["minority images kept per group"], 0.4, color="tab:blue",
+                      label="each minority group")
+        ax.bar_label(bars, fontsize=9, padding=2)
+        ax.set_xticks(x, [f"{b:g}" for b in table["bias"]])
+        ax.set_xlabel("bias (share of minority training images removed)")
+        ax.set_ylabel("training images")
+        ax.set_ylim(0, table["majority images per group"].max() * 1.12)
+        ax2 = ax.twinx()
+        ax2.plot(x, table["majority share per animal"], "o-", color="tab:red", label="majority share per animal")
+        ax2.set_ylim(0.45, 1.05)
+        ax2.set_ylabel("majority share per animal", color="tab:red")
+        ax2.grid(False)
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        fig.legend(h1 + h2, l1 + l2, loc="outside lower center", ncol=3, fontsize=9)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.set_title("What each bias level keeps")
+    return fig
+
+
+def caption_examples(modes: dict, n_per_group: int = 48, data_seed: int = 0) -> pd.DataFrame:
+    """Training captions per group for each caption setting: distinct strings with their counts.
+
+    `modes` maps a column title to DataConfig overrides, e.g. {"descriptive, share 0.5":
+    {"captions": "descriptive", "descriptive_share": 0.5}}.
+    """
+    from .captions import training_captions
+    from .data import image_seed
+
+    animal = np.repeat([a for a, _ in GROUPS], n_per_group)
+    background = np.repeat([b for _, b in GROUPS], n_per_group)
+    table = {}
+    for title, changes in modes.items():
+        d = DataConfig(n_train_per_group=n_per_group, data_seed=data_seed, **changes)
+        caps = np.array(training_captions(animal, background, d, image_seed(d.data_seed, "train", "captions", "", 0)))
+        column = {}
+        for a, b in GROUPS:
+            texts, counts = np.unique(caps[(animal == a) & (background == b)], return_counts=True)
+            column[plots.GROUP_LABELS[group_name(a, b)]] = "; ".join(
+                f"\u201c{t}\u201d \u00d7{c}" for t, c in sorted(zip(texts, counts), key=lambda tc: -tc[1]))
+        table[title] = column
+    return pd.DataFrame(table)
+
+
+def pixel_probes(data: DataConfig) -> dict:
+    """Linear probes on raw pixels (fit on the validation split, scored on the test split): how
+    readable the animal and the background are before any training."""
+    from .data import build_dataset
+    from .metrics import linear_probe
+
+    ds = build_dataset(data)
+    val, test = (s.images.reshape(len(s), -1) / 255.0 for s in (ds.val, ds.test))
+    return {"animal": linear_probe(val, ds.val.animal, test, ds.test.animal),
+            "background": linear_probe(val, ds.val.background, test, ds.test.background)}
+
+
+# ---------------------------------------------------------------- metrics
+
+
+_METRIC_ROWS = [
+    # (section, key, meaning)
+    ("headline", "average_acc", "zero-shot accuracy, mean of the four groups"),
+    ("headline", "worst_group_acc", "zero-shot accuracy of the worst group"),
+    ("headline", "worst_group", "the worst group"),
+    ("headline", "gap", "majority minus minority accuracy"),
+    *[("per group", f"acc_{g}", f"zero-shot accuracy on {plots.GROUP_LABELS[g]}") for g in GROUP_NAMES],
+    ("prompt sets", "zs_class_average_acc", 'average accuracy, prompts "horse" / "camel"'),
+    ("prompt sets", "zs_class_worst_group_acc", 'worst-group accuracy, prompts "horse" / "camel"'),
+    ("prompt sets", "zs_pooled_average_acc", "average accuracy, four descriptive captions pooled"),
+    ("prompt sets", "zs_pooled_worst_group_acc", "worst-group accuracy, four descriptive captions pooled"),
+    ("probes", "probe_animal_acc", "linear probe on image embeddings: animal"),
+    ("probes", "probe_background_acc", "linear probe on image embeddings: background"),
+    ("geometry", "silhouette_animal_image", "silhouette of test image embeddings by animal"),
+    ("geometry", "silhouette_background_image", "... by background"),
+    ("geometry", "silhouette_group_image", "... by group"),
+    ("geometry", "silhouette_animal_text", "silhouette of training caption embeddings by animal"),
+    ("geometry", "silhouette_background_text", "... by background"),
+    ("geometry", "silhouette_group_text", "... by group"),
+]
+
+
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """The run's metrics with a section and a meaning per row (rows a run lacks are left out)."""
+    rows = []
+    for section, key, meaning in _METRIC_ROWS:
+        if key in metrics:
+            value = metrics[key]
+            shown = plots.GROUP_LABELS.get(value, value) if isinstance(value, str) else float(value)
+            rows.append({"section": section, "metric": key, "value": shown, "meaning": meaning})
+    return pd.DataFrame(rows).set_index(["section", "metric"])
+
+
+def plot_zero_shot(metrics: dict, headline: str = "") -> Figure:
+    """Per-group accuracy bars: one panel per prompt set (the headline set first), or the classifier's."""
+    sets = [(p, t) for p, t in (("class", 'prompts "horse" / "camel"'), ("pooled", "descriptive captions pooled"))
+            if f"zs_{p}_acc_horse_grass" in metrics]
+    sets.sort(key=lambda pt: pt[0] != metrics.get("headline_prompts"))
+    if not sets:
+        sets = [("", "image-only classifier")]
+    with plt.rc_context(plots.STYLE):
+        fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 4.0), layout="constrained", squeeze=False)
+        for ax, (prefix, title) in zip(axes.flat, sets):
+            key = f"zs_{prefix}_acc_" if prefix else "acc_"
+            mark = " (headline)" if prefix == metrics.get("headline_prompts") and len(sets) > 1 else ""
+            plots.plot_group_accuracy({g: metrics[key + g] for g in GROUP_NAMES}, ax=ax, title=title + mark)
+        if headline:
+            fig.suptitle(headline, fontweight="bold")
+    return fig
+
+
+def _labels(emb: dict, split: str) -> dict:
+    return {"animal": emb[f"animal_{split}"], "background": emb[f"background_{split}"]}
+
+
+def _prompt_labels() -> dict:
+    """Labels of the four descriptive captions in `prompt_pooled` (animal-major, as in ZERO_SHOT_POOLED_PROMPTS)."""
+    return {"animal": np.array([a for a in ANIMALS for _ in BACKGROUNDS]),
+            "background": np.array([b for _ in ANIMALS for b in BACKGROUNDS])}
+
+
+def pca_figures(emb: dict, colour_by: str = "group") -> dict:
+    """The original's PCA views: training images and captions, then the balanced test set with the
+    four descriptive captions as its text (runs without a text tower get image panels only)."""
+    out = {}
+    for split, text_key, text_labels, title in (
+            ("train", "text_train", _labels(emb, "train"), "Training set (as in the original)"),
+            ("test", "prompt_pooled", _prompt_labels(), "Balanced test set; text: the four descriptive captions")):
+        if text_key in emb:
+            out[split] = plots.plot_embeddings(emb[f"image_{split}"], _labels(emb, split), emb[text_key],
+                                               text_labels, title=title, colour_by=colour_by)
+        else:
+            ax = plots.plot_pca(emb[f"image_{split}"], _labels(emb, split), title=title, colour_by=colour_by)
+            out[split] = ax.figure
+    return out
+
+
+def pca_panel(emb: dict, kind: str, split: str, colour_by: str = "group", ax=None, title: str = ""):
+    """One PCA panel: kind "image" or "text", split "train" or "test" (test text: the four captions)."""
+    if kind == "image":
+        x, labels = emb[f"image_{split}"], _labels(emb, split)
+    elif split == "train" and "text_train" in emb:
+        x, labels = emb["text_train"], _labels(emb, "train")
+    elif "prompt_pooled" in emb:
+        x, labels = emb["prompt_pooled"], _prompt_labels()
+    else:
+        raise ValueError("this run has no text embeddings (image-only baseline)")
+    return plots.plot_pca(x, labels, ax=ax, title=title, colour_by=colour_by)
+
+
+def reading(metrics: dict) -> dict:
+    """Phrases for a notebook's reading of one run, derived from its metrics (never typed by hand)."""
+    gap = float(metrics["gap"])
+    return {
+        "worst_group": plots.GROUP_LABELS[metrics["worst_group"]],
+        "easier_feature": ("background" if metrics["probe_background_acc"] > metrics["probe_animal_acc"]
+                           else "animal"),
+        "gap_reading": ("the majority groups are classified better than the minority groups" if gap > 0.05 else
+                        "the minority groups are classified better than the majority groups" if gap < -0.05 else
+                        "majority and minority groups are classified about equally well"),
+    }
+
+
+def glue_figure(name: str, fig: Figure) -> None:
+    """Glue a figure for the book (myst-nb) and show it once, then close it."""
+    from myst_nb import glue
+
+    glue(name, fig, display=True)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- several runs
+
+
+def comparison_table(records: dict) -> pd.DataFrame:
+    """One row per run (keyed by name): settings and the headline metrics."""
+    rows = []
+    for name, rec in records.items():
+        m = rec.metrics
+        rows.append({"experiment": name, "bias": rec.config.data.bias, "captions": rec.config.data.captions,
+                     "average acc": m["average_acc"], "worst-group acc": m["worst_group_acc"],
+                     "worst group": plots.GROUP_LABELS[m["worst_group"]], "gap": m["gap"],
+                     "probe: animal": m["probe_animal_acc"], "probe: background": m["probe_background_acc"],
+                     "silhouette image: animal": m["silhouette_animal_image"],
+                     "silhouette image: background": m["silhouette_background_image"],
+                     "silhouette text: animal": m.get("silhouette_animal_text", np.nan),
+                     "silhouette text: background": m.get("silhouette_background_text", np.nan)})
+    return pd.DataFrame(rows).set_index("experiment")
+
+
+def _change(value: float, tolerance: float = 0.01) -> str:
+    return "barely changed" if abs(value) < tolerance else "raised" if value > 0 else "lowered"
+
+
+def comparison_effects(records: dict, metric: str = "worst_group_acc") -> dict:
+    """Differences of `metric` between exp1..exp4: name -> (difference, "raised"/"lowered"/"barely changed").
+
+    captions_unbiased = exp2 - exp1, captions_biased = exp4 - exp3,
+    bias_undescriptive = exp3 - exp1, bias_descriptive = exp4 - exp2.
+    """
+    m = {name: float(records[name].metrics[metric]) for name in ORIGINAL_EXPERIMENTS}
+    diffs = {"captions_unbiased": m["exp2"] - m["exp1"], "captions_biased": m["exp4"] - m["exp3"],
+             "bias_undescriptive": m["exp3"] - m["exp1"], "bias_descriptive": m["exp4"] - m["exp2"]}
+    return {name: (d, _change(d)) for name, d in diffs.items()}
+
+
+def plot_group_accuracy_comparison(records: dict) -> Figure:
+    """Grouped bars: per-group accuracy of each run in the original's colours; each run's worst group
+    hatched, its value in bold."""
+    from matplotlib.patches import Patch
+
+    names = list(records)
+    with plt.rc_context(plots.STYLE):
+        fig, ax = plt.subplots(figsize=(9, 4.6), layout="constrained")
+        width = 0.8 / len(GROUP_NAMES)
+        x = np.arange(len(names))
+        for k, g in enumerate(GROUP_NAMES):
+            values = [records[n].metrics[f"acc_{g}"] for n in names]
+            bars = ax.bar(x - 0.4 + (k + 0.5) * width, values, width, color=plots.GROUP_COLOURS[g], alpha=0.8,
+                          edgecolor="0.2", linewidth=0.6)
+            labels = ax.bar_label(bars, fmt="%.2f", fontsize=7.5, padding=2)
+            for bar, label, n in zip(bars, labels, names):
+                if records[n].metrics["worst_group"] == g:
+                    bar.set_hatch("//")
+                    bar.set_edgecolor("black")
+                    label.set_fontweight("bold")
+        ax.axhline(0.5, color="0.35", ls="--", lw=1.2, zorder=0.5)
+        ax.set_xticks(x, [f"{n}\nbias {records[n].config.data.bias:g}\n{records[n].config.data.captions}"
+                          for n in names])
+        ax.set_ylim(0, 1.1)
+        ax.set_ylabel("zero-shot accuracy (test)")
+        ax.grid(axis="x", visible=False)
+        ax.set_title("Per-group accuracy of each experiment")
+        handles = [Patch(facecolor=plots.GROUP_COLOURS[g], alpha=0.8, edgecolor="0.2", label=plots.GROUP_LABELS[g])
+                   for g in GROUP_NAMES]
+        handles += [Patch(facecolor="white", edgecolor="black", hatch="//", label="worst group"),
+                    plt.Line2D([], [], color="0.35", ls="--", label="chance")]
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
+    return fig
+
+
+def pca_grid(records: dict, split: str = "train", kind: str = "image", colour_by: str = "group") -> Figure:
+    """The runs' PCA panels in a grid of two columns, with one shared legend."""
+    names = list(records)
+    rows = int(np.ceil(len(names) / 2))
+    with plt.rc_context(plots.STYLE):
+        fig, axes = plt.subplots(rows, 2, figsize=(10, 4.3 * rows), layout="constrained", squeeze=False)
+        for ax, name in zip(axes.flat, names):
+            d = records[name].config.data
+            pca_panel(records[name].embeddings(), kind, split, colour_by, ax=ax,
+                      title=f"{name}: bias {d.bias:g}, {d.captions}")
+            ax.get_legend().remove()
+        for ax in list(axes.flat)[len(names):]:
+            ax.remove()
+        colours, names = {"group": (plots.GROUP_COLOURS, plots.GROUP_LABELS),
+                          "animal": (plots.ANIMAL_COLOURS, {a: a for a in ANIMALS}),
+                          "background": (plots.BACKGROUND_COLOURS, {b: b for b in BACKGROUNDS})}[colour_by]
+        handles = [plt.Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor=colours[k],
+                              markeredgecolor="white", label=names[k]) for k in colours]
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+        fig.suptitle(f"{kind.capitalize()} embeddings, {'training' if split == 'train' else 'balanced test'} set",
+                     fontweight="bold")
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 80, close: bool = True) -> bytes:
+    """A figure as PNG bytes (closed afterwards, so notebooks do not show it twice)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    if close:
+        plt.close(fig)
+    return buf.getvalue()
