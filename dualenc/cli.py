@@ -105,8 +105,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from .study import write_results
+    from .sweep import get_grid
 
-    table, paths = write_results(args.runs, args.out)
+    runs = {config_hash(c) for c in get_grid(args.grid)} if args.grid else None
+    table, paths = write_results(args.runs, args.out, runs=runs)
     print(f"{len(table)} finished runs -> {', '.join(str(p) for p in paths)}")
     return 0
 
@@ -179,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     coll.add_argument("--runs", help="run store directory (default $DUALENC_RUNS or ./runs)")
     coll.add_argument("--out", default="results/results.csv",
                       help="output CSV; a .parquet file is written beside it")
+    coll.add_argument("--grid", help="keep only this grid's runs (e.g. default, with --out results/default.csv)")
     coll.set_defaults(func=cmd_collect)
     return parser
 

@@ -26,8 +26,13 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(self.ln_1(x)).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
-        # q, k, v: (B, heads, T, head_dim); attn_mask: (B, 1, 1, T) True = may attend
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        # q, k, v: (B, heads, T, head_dim); attn_mask: (B, 1, 1, T) True = may attend.
+        # Written out rather than F.scaled_dot_product_attention: at these sizes (head_dim 32,
+        # 65 tokens) the CPU SDPA kernel is slower than two bmm's (benchmarks/README.md).
+        scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)            # (B, heads, T, T)
+        if attn_mask is not None:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        y = scores.softmax(dim=-1) @ v                                       # (B, heads, T, head_dim)
         x = x + self.proj(y.transpose(1, 2).reshape(B, T, C))
         return x + self.mlp(self.ln_2(x))
 

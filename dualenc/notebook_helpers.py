@@ -117,6 +117,26 @@ def resolve_runs_dir(runs_dir: str = "") -> Path:
 
 ORIGINAL_EXPERIMENTS = ("exp1", "exp2", "exp3", "exp4")
 
+# The book's quick profile (a smoke-test build, `tools/build_book.py --profile quick`): every page
+# trains at these sizes and the sweep page reads the tiny `ci` grid. The build exports the
+# profile in $DUALENC_BOOK_PROFILE; outside a quick build these functions change nothing.
+BOOK_PROFILE_ENV = "DUALENC_BOOK_PROFILE"
+QUICK_SIZES = {"epochs": 3, "n_val_per_group": 12, "n_test_per_group": 24}
+
+
+def quick_book_build() -> bool:
+    return os.environ.get(BOOK_PROFILE_ENV, "") == "quick"
+
+
+def book_profile_sizes(sizes: dict) -> dict:
+    """`sizes` with the quick profile's sizes laid over them in a quick book build."""
+    return {**sizes, **QUICK_SIZES} if quick_book_build() else sizes
+
+
+def book_profile_grid(grid: str) -> str:
+    """The sweep grid a page reads: `grid`, or the tiny "ci" grid in a quick book build."""
+    return "ci" if quick_book_build() else grid
+
 
 def registry_configs(names=ORIGINAL_EXPERIMENTS, **sizes) -> dict:
     """Registry experiments (the original's four by default), with seed / epochs / size knobs changed

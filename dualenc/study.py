@@ -190,9 +190,13 @@ def collect(root: Optional[str | Path] = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_results(root: Optional[str | Path] = None, out: str | Path = "results/results.csv") -> tuple:
-    """Collect the run store into `out` (CSV) and the same table as Parquet beside it."""
+def write_results(root: Optional[str | Path] = None, out: str | Path = "results/results.csv",
+                  runs: Optional[set] = None) -> tuple:
+    """Collect the run store (only the run ids in `runs`, if given) into `out` (CSV) and the same
+    table as Parquet beside it."""
     table = collect(root)
+    if runs is not None and not table.empty:
+        table = table[table["run"].isin(runs)].reset_index(drop=True)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out, out.with_suffix(".parquet")]

@@ -15,10 +15,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterable, Optional
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from .config import ConfigError, ExperimentConfig, config_hash, from_dict
-from .study import clean_stale_staging, is_done, run_dir, runs_root
+from .study import clean_stale_staging, is_done, run_dir, runs_root, write_results
 
 BIAS_LEVELS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
 SEEDS = tuple(range(5))
@@ -123,6 +124,27 @@ def run_sweep(configs: list, root: Optional[str | Path] = None, jobs: int = 1,
     finally:
         bar.close()
     return SweepReport(len(unique), len(unique) - len(todo), len(todo), time.perf_counter() - start)
+
+
+def grid_results(configs: list, table_path: str | Path, root: Optional[str | Path] = None,
+                 jobs: int = 1, progress: bool = False) -> tuple:
+    """The grid's results table and a SweepReport.
+
+    If `table_path` already holds a row for every config of the grid (a stored table, e.g. the
+    committed results of the full grid), it is read and nothing is trained. Otherwise the runs
+    missing from the run store are run, and the grid's rows are collected into `table_path`
+    (CSV, plus Parquet beside it).
+    """
+    wanted = {config_hash(c) for c in configs}
+    table_path = Path(table_path)
+    if table_path.is_file():
+        stored = pd.read_csv(table_path)
+        if "run" in stored and wanted <= set(stored["run"]):
+            return stored[stored["run"].isin(wanted)].reset_index(drop=True), \
+                SweepReport(len(wanted), len(wanted), 0, 0.0)
+    report = run_sweep(configs, root=root, jobs=jobs, progress=progress)
+    table, _ = write_results(root, table_path, runs=wanted)
+    return table, report
 
 
 def _run_processes(todo: list, root: str, jobs: int, bar) -> None:

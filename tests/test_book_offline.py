@@ -1,0 +1,221 @@
+"""The built book works offline: every page is there, and nothing loads from outside it.
+
+By default the book is built here with the quick profile
+(``python tools/build_book.py --profile quick --path-output _build/quick``; HTML in
+``_build/quick/_build/html``). To check an existing build instead, point
+``DUALENC_BOOK_HTML`` at its HTML folder, e.g. ``DUALENC_BOOK_HTML=_build/html``.
+
+The browser checks need Chromium (Debian: ``apt-get install -y chromium``). When it is missing
+the test tries to install it with apt-get, and skips those checks only when that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import check_book_offline as offline  # noqa: E402  (tools/check_book_offline.py)
+
+pytestmark = pytest.mark.slow
+
+EXPERIMENT_PAGES = [f"book/generated/exp{i}.html" for i in range(1, 5)]
+VENDORED = ["widgets/require.js", "widgets/embed-amd.js", "widgets/widgets-offline.js"]
+BUILD_TIMEOUT_S = 3600
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def html_dir() -> Path:
+    given = os.environ.get("DUALENC_BOOK_HTML")
+    if given:
+        path = Path(given)
+        path = path if path.is_absolute() else ROOT / path
+        if not (path / "index.html").is_file():
+            pytest.fail(f"DUALENC_BOOK_HTML={given}: no index.html in {path}")
+        return path.resolve()
+    for module in ("jupyter_book", "papermill", "myst_nb"):
+        try:
+            __import__(module)
+        except ImportError:
+            pytest.skip(f"{module} is not installed (pip install -e '.[book]'); "
+                        "cannot build the book")
+    out = ROOT / "_build" / "quick"
+    cmd = [sys.executable, str(ROOT / "tools" / "build_book.py"), "--profile", "quick",
+           "--path-output", str(out)]
+    env = {**os.environ, "DUALENC_RUNS": str(out / "runs")}  # keep the quick runs apart
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
+                          timeout=BUILD_TIMEOUT_S)
+    if proc.returncode != 0:
+        pytest.fail(f"book build failed ({' '.join(cmd)}):\n"
+                    f"{(proc.stdout + proc.stderr)[-8000:]}")
+    return (out / "_build" / "html").resolve()
+
+
+def _try_install_chromium() -> str:
+    """Install Debian's chromium with apt-get; return '' on success, else why not."""
+    if not shutil.which("apt-get"):
+        return "apt-get is not available"
+    prefix: list[str] = []
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        if not shutil.which("sudo"):
+            return "not root and no sudo"
+        if subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode != 0:
+            return "not root and sudo needs a password"
+        prefix = ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = prefix + ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    proc = subprocess.run(install, capture_output=True, text=True, env=env, timeout=900)
+    if proc.returncode != 0:  # maybe the package lists are stale or missing
+        subprocess.run(prefix + ["apt-get", "update"], capture_output=True, env=env,
+                       timeout=900)
+        proc = subprocess.run(install, capture_output=True, text=True, env=env, timeout=900)
+    if proc.returncode != 0:
+        return f"apt-get install chromium failed: {(proc.stdout + proc.stderr)[-500:]}"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = offline.find_chromium()
+    if found:
+        return found
+    why = _try_install_chromium()
+    found = offline.find_chromium()
+    if not found:
+        pytest.skip(f"chromium is not installed and could not be installed ({why or 'no binary'}); "
+                    "on Debian/Ubuntu: apt-get install -y chromium")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser_reports(html_dir, chromium):
+    pages = offline.book_pages(html_dir)
+    reports = offline.inspect_pages(pages, chromium=chromium, screenshots=True)
+    return {p.relative_to(html_dir).as_posix(): r for p, r in zip(pages, reports)}
+
+
+# --------------------------------------------------------------------------- static checks
+
+
+def test_every_toc_page_is_built(html_dir):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_book
+
+    missing = [name for name in build_book.toc_files()
+               if not (html_dir / f"{name}.html").is_file()]
+    assert not missing, f"pages in _toc.yml with no HTML in {html_dir}: {missing}"
+    assert (html_dir / "index.html").is_file()
+
+
+@pytest.mark.parametrize("page", EXPERIMENT_PAGES)
+def test_experiment_page_holds_its_figures(html_dir, page):
+    path = html_dir / page
+    assert path.is_file(), f"{page} was not built"
+    figures = []
+    for src in offline.page_images(path):
+        if src.startswith("data:image/"):
+            figures.append(src[:40])
+        elif src and not src.lower().startswith(offline.EXTERNAL_PREFIXES):
+            target = (path.parent / src.split("?")[0]).resolve()
+            assert target.is_file(), f"{page}: <img src={src!r}> is missing"
+            assert html_dir in target.parents, f"{page}: <img src={src!r}> is outside the book"
+            figures.append(src)
+        else:
+            pytest.fail(f"{page}: <img src={src[:80]!r}> is not local")
+    assert figures, f"{page} has no figure (no <img> with a data: or local src)"
+
+
+def test_no_page_references_anything_outside_the_book(html_dir):
+    problems = offline.static_problems(html_dir)
+    assert not problems, "\n".join(problems)
+
+
+def test_vendored_scripts_are_in_the_build(html_dir):
+    for rel in VENDORED:
+        built = html_dir / "_static" / rel
+        source = ROOT / "book_static" / rel
+        assert built.is_file(), f"missing _static/{rel}"
+        assert built.read_bytes() == source.read_bytes(), f"_static/{rel} differs from book_static"
+    assert (html_dir / "_static" / "mathjax" / "tex-chtml.js").is_file(), \
+        "MathJax was not copied (sphinx-mathjax-offline)"
+    # pages with saved widget state load the local scripts, not myst-nb's CDN defaults
+    for page in offline.book_pages(html_dir):
+        text = page.read_text(encoding="utf-8")
+        if "application/vnd.jupyter.widget-state+json" in text:
+            for rel in VENDORED:
+                assert f"_static/{rel}" in text, f"{page.name} does not load _static/{rel}"
+
+
+# --------------------------------------------------------------------------- browser checks
+
+
+def test_experiment_screenshot_is_not_blank(html_dir, chromium, tmp_path):
+    """The plain Chromium command line, network cut off: the page must draw something."""
+    from PIL import Image, ImageStat
+
+    shot = tmp_path / "exp1.png"
+    with tempfile.TemporaryDirectory(prefix="book-shot-",
+                                     ignore_cleanup_errors=True) as profile:
+        cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+               "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+               "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=10000",
+               "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1200,1600",
+               (html_dir / EXPERIMENT_PAGES[0]).as_uri()]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert shot.is_file(), f"no screenshot ({proc.returncode}): {proc.stderr[-2000:]}"
+    with Image.open(shot) as img:
+        grey = img.convert("L")
+        assert grey.size == (1200, 1600)
+        variance = ImageStat.Stat(grey).var[0]
+        # the content column, away from the sidebars
+        content = ImageStat.Stat(grey.crop((250, 150, 950, 1600))).var[0]
+    assert variance > 200 and content > 200, (
+        f"screenshot looks blank (variance {variance:.0f}, content {content:.0f}): {shot}")
+
+
+def test_every_page_works_offline_in_chromium(browser_reports):
+    failures = {page: rep.problems() for page, rep in browser_reports.items() if rep.problems()}
+    assert not failures, "\n".join(f"{page}: {p}" for page, probs in failures.items()
+                                   for p in probs)
+
+
+@pytest.mark.parametrize("page", EXPERIMENT_PAGES)
+def test_experiment_page_renders_in_chromium(browser_reports, page, tmp_path):
+    rep = browser_reports[page]
+    assert rep.facts.get("images", 0) >= 1, f"{page}: no image on the page"
+    assert not rep.facts.get("brokenImages"), f"{page}: {rep.facts['brokenImages']}"
+    assert not rep.external, f"{page}: external requests {rep.external}"
+    assert rep.screenshot, f"{page}: no screenshot"
+    variance = offline.screenshot_variance(rep.screenshot)
+    if variance <= 200:
+        (tmp_path / "page.png").write_bytes(rep.screenshot)
+        pytest.fail(f"{page}: screenshot looks blank (variance {variance:.0f})")
+
+
+def test_math_is_typeset_offline(browser_reports):
+    rep = browser_reports["book/method.html"]
+    assert rep.facts.get("mathjaxLoaded"), "MathJax did not load on book/method.html"
+    assert rep.facts.get("typesetMath", 0) > 0, "no typeset math on book/method.html"
+    assert rep.facts.get("untypesetMath") == 0
+
+
+def test_widgets_render_offline(browser_reports):
+    pages = {page: rep for page, rep in browser_reports.items()
+             if rep.facts.get("widgetState")}
+    if not pages:
+        pytest.skip("no page of this build holds saved widget state")
+    for page, rep in pages.items():
+        assert rep.facts.get("widgetViews", 0) > 0, f"{page}: widget state but no widgets"
+        assert not rep.facts.get("widgetErrors"), f"{page}: widgets failed to render"
