@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="any other config field, e.g. --set model.vision.depth=3 (repeatable)")
     run.add_argument("--skip-unreadable", action="store_true",
                      help="with --data-dir: warn and skip unreadable images instead of stopping")
-    run.add_argument("--runs", help="run store directory (default $DUALENC_RUNS or ./runs)")
+    run.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
     run.add_argument("--force", action="store_true", help="train again even if the run is stored")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
@@ -172,13 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--jobs", type=int, default=1,
                        help="worker processes, one torch thread each (default 1: in this process)")
     sweep.add_argument("--scheduler", help="a Dask scheduler address (tcp://host:8786) to run on instead")
-    sweep.add_argument("--runs", help="run store directory (default $DUALENC_RUNS or ./runs)")
+    sweep.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
     sweep.add_argument("--list", action="store_true", help="list the grid's configs and whether each is done")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(func=cmd_sweep)
 
     coll = sub.add_parser("collect", help="gather every finished run into one table (CSV and Parquet)")
-    coll.add_argument("--runs", help="run store directory (default $DUALENC_RUNS or ./runs)")
+    coll.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
     coll.add_argument("--out", default="results/results.csv",
                       help="output CSV; a .parquet file is written beside it")
     coll.add_argument("--grid", help="keep only this grid's runs (e.g. default, with --out results/default.csv)")

@@ -112,6 +112,16 @@ class DataConfig:
         return n / (n + self.minority_kept())
 
 
+def _check_tower(prefix: str, tower) -> None:
+    """The fields both transformer towers share: width, depth, heads, mlp_ratio."""
+    _check_int(f"{prefix}.width", tower.width, 8, 1024)
+    _check_int(f"{prefix}.depth", tower.depth, 1, 24)
+    _check_int(f"{prefix}.heads", tower.heads, 1, 32)
+    _check(tower.width % tower.heads == 0, f"{prefix}.heads", tower.heads,
+           f"a divisor of {prefix}.width={tower.width}")
+    _check_float(f"{prefix}.mlp_ratio", tower.mlp_ratio, 0.0, 8.0, low_open=True)
+
+
 @dataclass(frozen=True)
 class VisionConfig:
     """ViT image tower."""
@@ -126,12 +136,7 @@ class VisionConfig:
     def __post_init__(self) -> None:
         _coerce_floats(self)
         _check_int("model.vision.patch_size", self.patch_size, 1, 64)
-        _check_int("model.vision.width", self.width, 8, 1024)
-        _check_int("model.vision.depth", self.depth, 1, 24)
-        _check_int("model.vision.heads", self.heads, 1, 32)
-        _check(self.width % self.heads == 0, "model.vision.heads", self.heads,
-               f"a divisor of model.vision.width={self.width}")
-        _check_float("model.vision.mlp_ratio", self.mlp_ratio, 0.0, 8.0, low_open=True)
+        _check_tower("model.vision", self)
         _check_choice("model.vision.pool", self.pool, POOLS)
 
 
@@ -147,12 +152,7 @@ class TextConfig:
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
-        _check_int("model.text.width", self.width, 8, 1024)
-        _check_int("model.text.depth", self.depth, 1, 24)
-        _check_int("model.text.heads", self.heads, 1, 32)
-        _check(self.width % self.heads == 0, "model.text.heads", self.heads,
-               f"a divisor of model.text.width={self.width}")
-        _check_float("model.text.mlp_ratio", self.mlp_ratio, 0.0, 8.0, low_open=True)
+        _check_tower("model.text", self)
         _check_int("model.text.context_length", self.context_length, 2, 77)
 
 

@@ -99,20 +99,9 @@ def _registry_names() -> tuple:
 
 
 def resolve_runs_dir(runs_dir: str = "") -> Path:
-    """The run store a notebook uses: `runs_dir`, else $DUALENC_RUNS, else `runs/` at the project root
-    (the nearest folder above the working directory with a pyproject.toml), else ./runs.
-
-    Looking for the project root lets notebooks executed from `notebooks/` or `book/` share one store.
-    """
-    if runs_dir:
-        return Path(runs_dir)
-    if os.environ.get("DUALENC_RUNS"):
-        return Path(os.environ["DUALENC_RUNS"])
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "dualenc").is_dir():
-            return folder / "runs"
-    return Path("runs")
+    """The run store a notebook uses (see `study.runs_root`; "" means the default store)."""
+    from .study import runs_root
+    return runs_root(runs_dir or None)
 
 
 ORIGINAL_EXPERIMENTS = ("exp1", "exp2", "exp3", "exp4")

@@ -45,8 +45,20 @@ def get_experiment(name: str) -> ExperimentConfig:
 
 
 def runs_root(root: Optional[str | Path] = None) -> Path:
-    """The run store: `root`, else $DUALENC_RUNS, else ./runs."""
-    return Path(root or os.environ.get("DUALENC_RUNS") or "runs")
+    """The run store: `root`, else $DUALENC_RUNS, else `runs/` at the project root (the nearest
+    folder above the working directory with pyproject.toml and dualenc/), else ./runs.
+
+    Looking for the project root lets the CLI, papermill runs from the root and notebooks executed
+    in `notebooks/` share one store."""
+    if root:
+        return Path(root)
+    if os.environ.get("DUALENC_RUNS"):
+        return Path(os.environ["DUALENC_RUNS"])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "dualenc").is_dir():
+            return folder / "runs"
+    return Path("runs")
 
 
 def run_dir(config: ExperimentConfig, root: Optional[str | Path] = None) -> Path:
