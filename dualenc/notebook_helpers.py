@@ -28,7 +28,6 @@ DEFINING = ("bias", "captions", "descriptive_share", "caption_templates", "loss"
 # ... and the ones that may still be changed with it (seed and size knobs).
 ADJUSTABLE = ("seed", "epochs", "image_size", "n_train_per_group", "n_val_per_group", "n_test_per_group")
 PARAMETERS = ("experiment", *DEFINING, *ADJUSTABLE, "runs_dir")
-_FLOATS = ("bias", "descriptive_share")
 
 
 def parameter_defaults() -> dict:
@@ -38,14 +37,6 @@ def parameter_defaults() -> dict:
     for name in DEFINING + ADJUSTABLE:
         out[name] = getattr(data, name) if hasattr(data, name) else getattr(train, name)
     return out
-
-
-def _coerce(name: str, value):
-    """papermill passes `-p bias 1` as the int 1: read whole numbers as floats where floats are meant,
-    so bias=1 and bias=1.0 name the same run."""
-    if name in _FLOATS and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
 
 
 def config_from_parameters(params: dict) -> ExperimentConfig:
@@ -63,7 +54,7 @@ def config_from_parameters(params: dict) -> ExperimentConfig:
     if unknown:
         raise ConfigError(f"unknown parameter(s) {unknown}: allowed are {list(PARAMETERS)}")
     defaults = parameter_defaults()
-    values = {k: _coerce(k, params.get(k, defaults[k])) for k in PARAMETERS}
+    values = {k: params.get(k, defaults[k]) for k in PARAMETERS}  # the config stores 1 as 1.0
     for name in ("experiment", "runs_dir", "data_dir", "captions", "loss"):
         if not isinstance(values[name], str):
             raise ConfigError(f"{name}={values[name]!r} is not allowed: expected a string")
