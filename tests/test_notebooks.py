@@ -37,7 +37,8 @@ def runs(tmp_path_factory) -> Path:
 def execute(name: str, out_dir: Path, **parameters) -> nbformat.NotebookNode:
     out = out_dir / f"{name}.executed.ipynb"
     papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=parameters,
-                               kernel_name="python3", progress_bar=False, cwd=str(out_dir))
+                               kernel_name="python3", progress_bar=False, cwd=str(out_dir),
+                               execution_timeout=600)  # a hung cell fails instead of stalling CI
     return nbformat.read(out, as_version=4)
 
 

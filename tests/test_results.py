@@ -229,7 +229,7 @@ def test_sweep_notebook_runs_on_the_ci_grid(tmp_path):
     def run(name):
         papermill.execute_notebook(str(NOTEBOOKS / "sweep.ipynb"), str(tmp_path / name), kernel_name="python3",
                                    parameters={"grid": "ci", "runs_dir": str(tmp_path / "runs"), "jobs": 2},
-                                   progress_bar=False, cwd=str(tmp_path))
+                                   progress_bar=False, cwd=str(tmp_path), execution_timeout=600)
         return glued(nbformat.read(tmp_path / name, as_version=4))
 
     glue = run("first.ipynb")
