@@ -33,6 +33,9 @@ def group_name(animal: str, background: str) -> str:
     return f"{animal}_{background}"
 
 
+GROUP_NAMES = tuple(group_name(a, b) for a, b in GROUPS)  # "horse_grass", ... in GROUPS order
+
+
 def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{name}={value!r} is not allowed: expected {allowed}")

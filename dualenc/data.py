@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import os
 import tempfile
@@ -39,9 +40,10 @@ class Split:
         return np.char.add(np.char.add(self.animal.astype(str), "_"), self.background.astype(str))
 
     def subset(self, keep: np.ndarray) -> "Split":
-        return Split(self.images[keep], self.animal[keep], self.background[keep],
-                     [self.captions[i] for i in np.flatnonzero(keep)] if keep.dtype == bool
-                     else [self.captions[i] for i in keep], self.source[keep])
+        """The images where the boolean mask `keep` is True."""
+        idx = np.flatnonzero(keep)
+        return Split(self.images[idx], self.animal[idx], self.background[idx],
+                     [self.captions[i] for i in idx], self.source[idx])
 
     def group_counts(self) -> dict:
         groups = self.group
@@ -91,12 +93,16 @@ def data_cache_dir() -> Path:
     return Path.home() / ".cache" / "dualenc"
 
 
-def _render_key(data: DataConfig, split: str, per_group: int) -> str:
+@functools.lru_cache(maxsize=1)
+def _renderer_digest() -> str:
+    """Hash of the renderer's source: a renderer change invalidates the data cache."""
     from . import render
+    return hashlib.sha256(Path(render.__file__).read_bytes()).hexdigest()
 
+
+def _render_key(data: DataConfig, split: str, per_group: int) -> str:
     fields = {f: getattr(data, f) for f in RENDER_FIELDS}
-    source = Path(render.__file__).read_bytes()  # a renderer change invalidates the cache
-    text = f"{sorted(fields.items())}/{split}/{per_group}".encode() + source
+    text = f"{sorted(fields.items())}/{split}/{per_group}/{_renderer_digest()}".encode()
     return f"{split}-{hashlib.sha256(text).hexdigest()[:16]}"
 
 

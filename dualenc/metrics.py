@@ -17,9 +17,8 @@ from sklearn.metrics import silhouette_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .config import ANIMALS, BACKGROUNDS, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, group_name
+from .config import GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, group_name
 
-GROUP_NAMES = tuple(group_name(a, b) for a, b in GROUPS)
 _EPS = 1e-12
 
 

@@ -16,10 +16,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plots
-from .config import (ANIMALS, BACKGROUNDS, GROUPS, MINORITY_GROUPS, ConfigError, DataConfig,
+from .config import (GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MINORITY_GROUPS, ConfigError, DataConfig,
                      ExperimentConfig, TrainConfig, config_hash, group_name)
 
-GROUP_NAMES = tuple(group_name(a, b) for a, b in GROUPS)
 
 # ---------------------------------------------------------------- parameters of experiment.ipynb
 

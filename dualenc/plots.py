@@ -18,9 +18,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .config import ANIMALS, BACKGROUNDS, GROUPS, group_name
+from .config import GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, group_name
 
-GROUP_NAMES = tuple(group_name(a, b) for a, b in GROUPS)
 GROUP_COLOURS = {"camel_desert": "red", "horse_desert": "blue", "camel_grass": "cyan", "horse_grass": "green"}
 GROUP_LABELS = {"horse_grass": "horse on grass", "camel_desert": "camel in desert",
                 "horse_desert": "horse in desert", "camel_grass": "camel on grass"}

@@ -20,11 +20,12 @@ from matplotlib.figure import Figure
 from . import plots
 from .config import MAJORITY_GROUPS, MINORITY_GROUPS, config_hash, group_name
 from .metrics import mean_ci, summarise_seeds
+from .study import ORIGINAL_BIAS  # the original's "25% bias" (12 of 48 minority images kept)
+from .sweep import CAPTION_VARIANTS as SWEEP_CAPTION_VARIANTS
 
 CHANCE = 0.5
-ORIGINAL_BIAS = 0.75                  # the original's "25% bias" (12 of 48 minority images kept)
 STRONG_BIAS = (0.75, 0.95)            # where the verdict asks whether captions help
-CAPTION_VARIANTS = ("undescriptive", "descriptive", "descriptive_share_0.5")
+CAPTION_VARIANTS = tuple(SWEEP_CAPTION_VARIANTS)  # the sweep's caption variants, in its order
 _PALETTE = sns.color_palette("colorblind")
 VARIANTS = {  # variant -> (label, colour)
     "undescriptive": ('"horse" / "camel"', _PALETTE[0]),
