@@ -89,7 +89,8 @@ def caption_attributes(text: str) -> tuple[int, int]:
 
 def consistency(image_animal: np.ndarray, image_background: np.ndarray,
                 caption_animal: np.ndarray, caption_background: np.ndarray) -> np.ndarray:
-    """(N_images, N_captions) bool: caption j is true of image i (every stated attribute matches)."""
-    a_ok = (caption_animal[None, :] < 0) | (caption_animal[None, :] == image_animal[:, None])
-    b_ok = (caption_background[None, :] < 0) | (caption_background[None, :] == image_background[:, None])
+    """(..., N_images, N_captions) bool: caption j is true of image i (every stated attribute
+    matches). Leading dimensions (e.g. K models) broadcast."""
+    a_ok = (caption_animal[..., None, :] < 0) | (caption_animal[..., None, :] == image_animal[..., :, None])
+    b_ok = (caption_background[..., None, :] < 0) | (caption_background[..., None, :] == image_background[..., :, None])
     return a_ok & b_ok

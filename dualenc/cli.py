@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .config import CAPTION_MODES, LOSSES, ConfigError, ExperimentConfig, config_hash, from_dict
+from .sweep import MAX_MODELS
 
 # Flags of `dualenc run` that map straight onto config fields (flag -> field).
 RUN_FLAGS = {
@@ -15,8 +16,9 @@ RUN_FLAGS = {
     "descriptive_share": (float, "share of training captions that are descriptive, 0..1"),
     "caption_templates": (int, "paraphrases per group, 1..4 (1 = the original's strings)"),
     "loss": (str, f"training loss: {', '.join(LOSSES)}"),
-    "seed": (int, "training seed (initialisation, batch order)"),
-    "epochs": (int, "training epochs"),
+    "seed": (int, "seed: initialisation, batch order and the data draw"),
+    "steps": (int, "optimizer steps (the budget; the same in every arm of a comparison)"),
+    "precision": (str, "bf16 (autocast, fp32 master weights) or fp32"),
     "image_size": (int, "image size in pixels"),
     "data_dir": (str, "your own images: <root>/<animal>_<background>/*.png|jpg, or a CSV manifest"),
     "device": (str, "auto, cpu or cuda"),
@@ -69,14 +71,45 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def format_seed_summary(records: list) -> str:
+    """Mean and 95% interval (percentile bootstrap over seeds) of each headline metric."""
+    from .metrics import bootstrap_ci
+
+    keys = [k for k in SUMMARY_KEYS if all(isinstance(r.metrics.get(k), (int, float)) for r in records)]
+    width = max(len(k) for k in keys)
+    lines = [f"{'metric':<{width}}  mean   95% interval over {len(records)} seeds",
+             f"{'-' * width}  -----  ------------"]
+    for key in keys:
+        mean, low, high = bootstrap_ci([r.metrics[key] for r in records])
+        lines.append(f"{key:<{width}}  {mean:.3f}  [{low:.3f}, {high:.3f}]")
+    return "\n".join(lines)
+
+
+SUMMARY_KEYS = ["average_acc", "worst_group_acc", "gap", "acc_horse_grass", "acc_camel_desert",
+                "acc_horse_desert", "acc_camel_grass", "probe_animal_acc", "probe_background_acc"]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from .study import run_experiment, run_dir
+    from .study import run_dir, run_experiment, run_group
+    from .sweep import group_configs
 
     config = config_from_args(args)
-    record = run_experiment(config, root=args.runs, progress=not args.quiet, force=args.force)
-    print(f"experiment {config.name or '(unnamed)'}  config {config_hash(config)}")
-    print(format_metrics(record.metrics))
-    print(f"run directory: {run_dir(config, args.runs)}")
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds={args.seeds} is not allowed: expected an integer >= 1")
+    if args.seeds is None or args.seeds == 1:
+        record = run_experiment(config, root=args.runs, progress=not args.quiet, force=args.force)
+        print(f"experiment {config.name or '(unnamed)'}  config {config_hash(config)}")
+        print(format_metrics(record.metrics))
+        print(f"run directory: {run_dir(config, args.runs)}")
+        return 0
+    configs = [config.replace(seed=config.train.seed + i) for i in range(args.seeds)]
+    records = [r for group in group_configs(configs, args.max_models)
+               for r in run_group(group, root=args.runs, progress=not args.quiet, force=args.force)]
+    print(f"experiment {config.name or '(unnamed)'}  seeds {configs[0].train.seed}..{configs[-1].train.seed} "
+          f"(trained together, at most {args.max_models} per batch)")
+    print(format_seed_summary(records))
+    for c in configs:
+        print(f"run directory (seed {c.train.seed}): {run_dir(c, args.runs)}")
     return 0
 
 
@@ -126,7 +159,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                   f"templates={config.data.caption_templates} loss={config.train.loss} seed={config.train.seed}")
         return 0
     report = run_sweep(configs, root=args.runs, jobs=args.jobs, scheduler=args.scheduler,
-                       progress=not args.quiet)
+                       progress=not args.quiet, max_models=args.max_models)
     print(f"grid {args.grid}: {report.total} configs, {report.skipped} already done, "
           f"{report.ran} run in {report.seconds:.1f} s")
     return 0
@@ -150,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --data-dir: warn and skip unreadable images instead of stopping")
     run.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
     run.add_argument("--force", action="store_true", help="train again even if the run is stored")
+    run.add_argument("--seeds", type=int, help="train this many seeds (seed, seed+1, ...) together and "
+                     "report mean and 95%% interval")
+    run.add_argument("--max-models", type=int, default=MAX_MODELS,
+                     help="models trained together in one batch (default %(default)s)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
 
@@ -175,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
     sweep.add_argument("--list", action="store_true", help="list the grid's configs and whether each is done")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--max-models", type=int, default=MAX_MODELS,
+                       help="seeds of a setting trained together in one batch (default %(default)s)")
     sweep.set_defaults(func=cmd_sweep)
 
     coll = sub.add_parser("collect", help="gather every finished run into one table (CSV and Parquet)")

@@ -23,6 +23,7 @@ CAPTION_MODES = ("undescriptive", "descriptive", "background")
 LOSSES = ("pairwise", "clip", "siglip", "image_only")
 POOLS = ("cls", "mean")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("bf16", "fp32")
 
 
 class ConfigError(ValueError):
@@ -81,7 +82,7 @@ class DataConfig:
     image_size: int = 64
     animal_size: tuple = (0.55, 0.8)   # animal body length as a share of the image width (min, max)
     animal_similarity: float = 0.0     # 0: typical horse vs camel shapes; 1: hard to tell apart
-    data_seed: int = 0                 # the dataset; splits use disjoint seeds derived from it
+    data_seed: Optional[int] = None    # the data draw; None = follow train.seed (a seed is a new dataset)
     data_dir: str = ""                 # user images <root>/<animal>_<background>/ or a CSV; "" = generated
     skip_unreadable: bool = False      # user images: warn and skip a file that cannot be read
 
@@ -101,9 +102,16 @@ class DataConfig:
                and 0.2 <= lo_hi[0] <= lo_hi[1] <= 0.95,
                "animal_size", lo_hi, "(min, max) with 0.2 <= min <= max <= 0.95")
         _check_float("animal_similarity", self.animal_similarity, 0.0, 1.0)
-        _check_int("data_seed", self.data_seed, 0)
+        if self.data_seed is not None:
+            _check_int("data_seed", self.data_seed, 0)
         _check(isinstance(self.data_dir, str), "data_dir", self.data_dir, "a folder path or ''")
         _check(isinstance(self.skip_unreadable, bool), "skip_unreadable", self.skip_unreadable, "True or False")
+
+    @property
+    def draw_seed(self) -> int:
+        """The data draw used to render: data_seed, or 0 for a DataConfig used on its own
+        (an ExperimentConfig fills it from train.seed first: `resolved_data`)."""
+        return 0 if self.data_seed is None else self.data_seed
 
     def minority_kept(self) -> int:
         """Training images kept per minority group: round((1 - bias) * n)."""
@@ -183,19 +191,21 @@ class TrainConfig:
     """Optimisation: loss, schedule, seed, device."""
 
     loss: str = "pairwise"             # pairwise (the original's) | clip | siglip | image_only baseline
-    epochs: int = 80                   # the loss has mostly levelled off by then (see the dataset page)
+    steps: int = 1000                  # optimizer steps, the same in every arm (chosen on bias-0 validation)
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
     warmup_frac: float = 0.1           # share of steps with linear warm-up, then cosine decay
     augment: bool = True               # random flips and small shifts of training images
-    seed: int = 0                      # model initialisation and batch order
+    seed: int = 0                      # model initialisation, batch order and (unless set) the data draw
     device: str = "auto"               # auto = cuda when present, else cpu
+    precision: str = "bf16"            # bf16 autocast (fp32 master weights) or fp32 throughout
+    compile: bool = False              # torch.compile the training step (cold compile ~30-60 s, cached)
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
         _check_choice("loss", self.loss, LOSSES)
-        _check_int("epochs", self.epochs, 1, 100000)
+        _check_int("steps", self.steps, 1, 10_000_000)
         _check_int("batch_size", self.batch_size, 2, 65536)
         _check_float("lr", self.lr, 0.0, 1.0, low_open=True)
         _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
@@ -203,6 +213,8 @@ class TrainConfig:
         _check(isinstance(self.augment, bool), "augment", self.augment, "True or False")
         _check_int("seed", self.seed, 0)
         _check_choice("device", self.device, DEVICES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check(isinstance(self.compile, bool), "compile", self.compile, "True or False")
 
 
 @dataclass(frozen=True)
@@ -216,6 +228,12 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def resolved_data(self) -> DataConfig:
+        """The data config with data_seed filled in: train.seed unless data_seed was set."""
+        if self.data.data_seed is not None:
+            return self.data
+        return dataclasses.replace(self.data, data_seed=self.train.seed)
 
     def replace(self, **changes: Any) -> "ExperimentConfig":
         """Copy with flat overrides, e.g. replace(bias=0.5, loss="clip", seed=1)."""

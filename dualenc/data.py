@@ -102,6 +102,7 @@ def _renderer_digest() -> str:
 
 def _render_key(data: DataConfig, split: str, per_group: int) -> str:
     fields = {f: getattr(data, f) for f in RENDER_FIELDS}
+    fields["data_seed"] = data.draw_seed
     text = f"{sorted(fields.items())}/{split}/{per_group}/{_renderer_digest()}".encode()
     return f"{split}-{hashlib.sha256(text).hexdigest()[:16]}"
 
@@ -142,7 +143,7 @@ def _render_fresh(data: DataConfig, split: str, per_group: int, progress: bool) 
     from .render import render_image
 
     animal, background = _labels(per_group)
-    seeds = [image_seed(data.data_seed, split, a, b, i % per_group)
+    seeds = [image_seed(data.draw_seed, split, a, b, i % per_group)
              for i, (a, b) in enumerate(zip(animal, background))]
     images = np.stack([render_image(a, b, s, data) for a, b, s in
                        tqdm(list(zip(animal, background, seeds)), desc=f"render {split}",
@@ -154,7 +155,7 @@ def _render_fresh(data: DataConfig, split: str, per_group: int, progress: bool) 
 def _with_captions(split: Split, data: DataConfig, seed_key: str) -> Split:
     if split.captions and all(split.captions):
         return split  # a user manifest gave every image its own caption
-    seed = image_seed(data.data_seed, seed_key, "captions", "", 0)
+    seed = image_seed(data.draw_seed, seed_key, "captions", "", 0)
     split.captions = training_captions(split.animal, split.background, data, seed)
     return split
 
@@ -286,4 +287,4 @@ def split_user_entries(split: Split, seed: int, shares=(0.6, 0.2, 0.2)) -> dict:
 def load_user_splits(data: DataConfig) -> dict:
     on_error = "warn" if data.skip_unreadable else "raise"
     everything = load_image_entries(data.data_dir, data.image_size, on_error)
-    return split_user_entries(everything, data.data_seed)
+    return split_user_entries(everything, data.draw_seed)

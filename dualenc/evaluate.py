@@ -29,24 +29,66 @@ class Evaluation:
     predictions: pd.DataFrame      # one row per test image
 
 
+# Models here are single models (K = 1, see model.member): inputs get a leading model dimension.
+
 @torch.no_grad()
 def embed_images(model, split: Split, device: str, batch_size: int = 256) -> np.ndarray:
-    out = [model.encode_image(image_tensor(split.images[i:i + batch_size], torch.device(device))).cpu()
+    out = [model.encode_image(image_tensor(split.images[i:i + batch_size], torch.device(device))[None])[0].cpu()
            for i in range(0, len(split), batch_size)]
-    return torch.cat(out).numpy()                                # (N, D)
+    return torch.cat(out).float().numpy()                        # (N, D)
 
 
 @torch.no_grad()
 def embed_texts(model, tokenizer: Tokenizer, texts: list, device: str) -> np.ndarray:
     ids, mask = tokenizer.encode(texts)
     dev = torch.device(device)
-    return model.encode_text(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev)).cpu().numpy()
+    return model.encode_text(torch.from_numpy(ids).to(dev)[None], torch.from_numpy(mask).to(dev)[None])[0] \
+        .cpu().float().numpy()
 
 
 @torch.no_grad()
 def classifier_predict(model, split: Split, device: str) -> np.ndarray:
-    logits = model(image_tensor(split.images, torch.device(device)))
+    logits = model(image_tensor(split.images, torch.device(device))[None])[0]
     return logits.argmax(1).cpu().numpy()
+
+
+PIXEL_POOL = 4  # the raw-pixel probe reads 4x4-averaged pixels: 16x16x3 = 768 features at 64 px
+
+
+def pixels(split: Split, pool: int = PIXEL_POOL) -> np.ndarray:
+    """Raw pixels as features: (N, (S/pool)^2 * 3) in [0, 1], averaged over pool x pool blocks
+    (a logistic regression on all 12288 pixels of a 64 px image takes ~10 s and reads no better)."""
+    n, s = len(split), split.images.shape[1]
+    pool = pool if s % pool == 0 else 1
+    blocks = split.images.reshape(n, s // pool, pool, s // pool, pool, 3).mean(axis=(2, 4))
+    return blocks.reshape(n, -1) / 255.0
+
+
+_PIXEL_PROBES: dict = {}  # the raw-pixel probes depend on the validation and test images only
+
+
+def _pixel_probes(dataset: Dataset) -> dict:
+    key = hash((tuple(dataset.val.source), tuple(dataset.test.source), dataset.val.images.shape))
+    if key not in _PIXEL_PROBES:
+        val_x, test_x = pixels(dataset.val), pixels(dataset.test)
+        _PIXEL_PROBES[key] = {f"probe_{label}_acc_pixels": metrics.linear_probe(
+            val_x, getattr(dataset.val, label), test_x, getattr(dataset.test, label))
+            for label in ("animal", "background")}
+    return _PIXEL_PROBES[key]
+
+
+def reference_probes(config: ExperimentConfig, dataset: Dataset, vocab_size: int, device: str) -> dict:
+    """The animal and background probes on raw pixels and on a randomly initialised (untrained)
+    encoder of the same architecture and seed: what a trained encoder's probes are measured against."""
+    from .train import build_model
+
+    untrained = build_model(config, vocab_size).to(device).eval()
+    val_x, test_x = embed_images(untrained, dataset.val, device), embed_images(untrained, dataset.test, device)
+    out = dict(_pixel_probes(dataset))
+    for label in ("animal", "background"):
+        out[f"probe_{label}_acc_random"] = metrics.linear_probe(
+            val_x, getattr(dataset.val, label), test_x, getattr(dataset.test, label))
+    return out
 
 
 def _accuracy_block(prefix: str, pred: np.ndarray, split: Split) -> dict:
@@ -98,8 +140,13 @@ def evaluate(config: ExperimentConfig, dataset: Dataset, result: TrainResult) ->
     counts = dataset.train.group_counts()
     out.update({f"n_train_{g}": n for g, n in counts.items()})
     out["n_train"] = len(dataset.train)
+    out.update(reference_probes(config, dataset, len(result.tokenizer), device))
     out["majority_share"] = config.data.majority_share()
     out["train_seconds"] = result.seconds
+    out["trained_together"] = len(result.trained_with)
+    out["steps"] = result.steps
+    out["batch_size_used"] = result.batch_size
+    out["epochs"] = result.epochs
     out["final_loss"] = result.history[-1]["loss"] if result.history else float("nan")
     for split_name in ("train", "val", "test"):
         split = getattr(dataset, split_name)

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plots
-from .config import (GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MINORITY_GROUPS, ConfigError, DataConfig,
+from .config import (GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, ConfigError, DataConfig,
                      ExperimentConfig, TrainConfig, config_hash, group_name)
 
 
@@ -25,7 +25,7 @@ from .config import (GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MINORITY_GROUPS,
 # Parameters a registry experiment fixes (they define the experiment) ...
 DEFINING = ("bias", "captions", "descriptive_share", "caption_templates", "loss", "data_dir")
 # ... and the ones that may still be changed with it (seed and size knobs).
-ADJUSTABLE = ("seed", "epochs", "image_size", "n_train_per_group", "n_val_per_group", "n_test_per_group")
+ADJUSTABLE = ("seed", "steps", "image_size", "n_train_per_group", "n_val_per_group", "n_test_per_group")
 PARAMETERS = ("experiment", *DEFINING, *ADJUSTABLE, "runs_dir")
 
 
@@ -42,7 +42,7 @@ def config_from_parameters(params: dict) -> ExperimentConfig:
     """The config the template runs, from its parameters; a bad value raises ConfigError.
 
     experiment == "": every parameter is used as given.
-    experiment == "expN": the registry's config is used; seed, epochs, image_size and the
+    experiment == "expN": the registry's config is used; seed, steps, image_size and the
     n_*_per_group sizes override it where they differ from the defaults; a defining parameter
     (bias, captions, descriptive_share, caption_templates, loss, data_dir) must stay at its default
     or equal the registry's value, otherwise it is an error (it would silently be ignored).
@@ -94,13 +94,28 @@ def resolve_runs_dir(runs_dir: str = "") -> Path:
     return runs_root(runs_dir or None)
 
 
+def project_path(path: str) -> Path:
+    """A path relative to the project root (notebooks run in notebooks/), or as given if absolute."""
+    from .study import project_root
+    path = Path(path)
+    return path if path.is_absolute() or project_root() is None else project_root() / path
+
+
+def converged_table(converged: pd.DataFrame) -> pd.DataFrame:
+    """calibration.converged_budget for reading: a row per (model, method)."""
+    out = converged.rename(columns={"candidate": "model", "converged_steps": "converged at (steps)",
+                                    "val_average_acc_at_largest": "validation accuracy, largest budget"})
+    return out.set_index(["model", "method"]).round(3)
+
+
 ORIGINAL_EXPERIMENTS = ("exp1", "exp2", "exp3", "exp4")
 
 # The book's quick profile (a smoke-test build, `tools/build_book.py --profile quick`): every page
 # trains at these sizes and the sweep page reads the tiny `ci` grid. The build exports the
 # profile in $DUALENC_BOOK_PROFILE; outside a quick build these functions change nothing.
 BOOK_PROFILE_ENV = "DUALENC_BOOK_PROFILE"
-QUICK_SIZES = {"epochs": 3, "n_val_per_group": 12, "n_test_per_group": 24}
+QUICK_SIZES = {"steps": 30, "n_val_per_group": 12, "n_test_per_group": 24}
+QUICK_SEEDS = 2
 
 
 def quick_book_build() -> bool:
@@ -112,13 +127,18 @@ def book_profile_sizes(sizes: dict) -> dict:
     return {**sizes, **QUICK_SIZES} if quick_book_build() else sizes
 
 
+def book_profile_seeds(seeds: int) -> int:
+    """Seeds a page trains: `seeds`, or QUICK_SEEDS in a quick book build."""
+    return QUICK_SEEDS if quick_book_build() else seeds
+
+
 def book_profile_grid(grid: str) -> str:
     """The sweep grid a page reads: `grid`, or the tiny "ci" grid in a quick book build."""
     return "ci" if quick_book_build() else grid
 
 
 def registry_configs(names=ORIGINAL_EXPERIMENTS, **sizes) -> dict:
-    """Registry experiments (the original's four by default), with seed / epochs / size knobs changed
+    """Registry experiments (the original's four by default), with seed / steps / size knobs changed
     where given (a value equal to the registry's leaves the config, and so the run, unchanged)."""
     from .study import get_experiment
     changes = {k: v for k, v in sizes.items() if v is not None}
@@ -147,7 +167,7 @@ def sample_training_images(data: DataConfig, per_group: int = 6) -> tuple[np.nda
             picked = list(train.images[idx])
         else:
             kept = data.minority_kept() if (animal, background) in MINORITY_GROUPS else data.n_train_per_group
-            picked = [render_image(animal, background, image_seed(data.data_seed, "train", animal, background, i), data)
+            picked = [render_image(animal, background, image_seed(data.draw_seed, "train", animal, background, i), data)
                       for i in range(min(per_group, kept))]
         label = plots.GROUP_LABELS[g]
         if not data.data_dir and (animal, background) in MINORITY_GROUPS:
@@ -224,7 +244,7 @@ def caption_examples(modes: dict, n_per_group: int = 48, data_seed: int = 0) -> 
     table = {}
     for title, changes in modes.items():
         d = DataConfig(n_train_per_group=n_per_group, data_seed=data_seed, **changes)
-        caps = np.array(training_captions(animal, background, d, image_seed(d.data_seed, "train", "captions", "", 0)))
+        caps = np.array(training_captions(animal, background, d, image_seed(d.draw_seed, "train", "captions", "", 0)))
         column = {}
         for a, b in GROUPS:
             texts, counts = np.unique(caps[(animal == a) & (background == b)], return_counts=True)
@@ -234,16 +254,23 @@ def caption_examples(modes: dict, n_per_group: int = 48, data_seed: int = 0) -> 
     return pd.DataFrame(table)
 
 
-def pixel_probes(data: DataConfig) -> dict:
-    """Linear probes on raw pixels (fit on the validation split, scored on the test split): how
-    readable the animal and the background are before any training."""
-    from .data import build_dataset
-    from .metrics import linear_probe
+PROBE_FEATURES = {"pixels": "raw pixels", "random": "untrained encoder", "trained": "trained encoder"}
 
-    ds = build_dataset(data)
-    val, test = (s.images.reshape(len(s), -1) / 255.0 for s in (ds.val, ds.test))
-    return {"animal": linear_probe(val, ds.val.animal, test, ds.test.animal),
-            "background": linear_probe(val, ds.val.background, test, ds.test.background)}
+
+def probe_summary(records: list) -> pd.DataFrame:
+    """Mean probe accuracy over the seeds' runs: rows pixels / random / trained, columns animal /
+    background (probes fit on the validation split, scored on the test split)."""
+    suffix = {"pixels": "_pixels", "random": "_random", "trained": ""}
+    return pd.DataFrame({features: {label: float(np.mean([r.metrics[f"probe_{label}_acc{suffix[features]}"]
+                                                         for r in records]))
+                                    for label in ("animal", "background")}
+                         for features in PROBE_FEATURES}).T
+
+
+def probe_summary_table(probes: pd.DataFrame) -> pd.DataFrame:
+    out = probes.rename(index=PROBE_FEATURES, columns={"animal": "probe: animal", "background": "probe: background"})
+    out.index.name = "features"
+    return out.round(3)
 
 
 # ---------------------------------------------------------------- metrics
@@ -268,6 +295,14 @@ _METRIC_ROWS = [
     ("geometry", "silhouette_animal_text", "silhouette of training caption embeddings by animal"),
     ("geometry", "silhouette_background_text", "... by background"),
     ("geometry", "silhouette_group_text", "... by group"),
+]
+_METRIC_ROWS_LABELS = [(key, meaning) for _, key, meaning in _METRIC_ROWS] + [
+    ("majority_acc", "zero-shot accuracy, mean of the two majority groups"),
+    ("minority_acc", "zero-shot accuracy, mean of the two minority groups"),
+    ("probe_animal_acc_pixels", "linear probe on raw pixels: animal"),
+    ("probe_animal_acc_random", "linear probe on an untrained encoder: animal"),
+    ("silhouette_animal_image", "silhouette of test image embeddings by animal"),
+    ("silhouette_background_image", "silhouette of test image embeddings by background"),
 ]
 
 
@@ -339,17 +374,88 @@ def pca_panel(emb: dict, kind: str, split: str, colour_by: str = "group", ax=Non
     return plots.plot_pca(x, labels, ax=ax, title=title, colour_by=colour_by)
 
 
-def reading(metrics: dict) -> dict:
-    """Phrases for a notebook's reading of one run, derived from its metrics (never typed by hand)."""
-    gap = float(metrics["gap"])
+def reading(records: list) -> dict:
+    """Phrases for a notebook's reading of the seeds of one setting, decided by 95% Student-t
+    intervals over the seeds, as every difference in the book (never from one run; with one seed
+    nothing is claimed)."""
+    from .metrics import mean_ci
+
+    def sign(values) -> int:
+        _, low, high = mean_ci(values)
+        return 1 if low > 0 else -1 if high < 0 else 0   # NaN interval (one seed): 0
+
+    gap = sign([r.metrics["gap"] for r in records])
+    probes = sign([r.metrics["probe_background_acc"] - r.metrics["probe_animal_acc"] for r in records])
     return {
-        "worst_group": plots.GROUP_LABELS[metrics["worst_group"]],
-        "easier_feature": ("background" if metrics["probe_background_acc"] > metrics["probe_animal_acc"]
-                           else "animal"),
-        "gap_reading": ("the majority groups are classified better than the minority groups" if gap > 0.05 else
-                        "the minority groups are classified better than the majority groups" if gap < -0.05 else
-                        "majority and minority groups are classified about equally well"),
+        "worst_group": plots.GROUP_LABELS[records[0].metrics["worst_group"]],
+        "easier_feature": {1: "the background is the more linearly readable of the two",
+                           -1: "the animal is the more linearly readable of the two",
+                           0: "neither is clearly the more readable over these seeds"}[probes],
+        "gap_reading": {1: "the majority groups are classified better than the minority groups",
+                        -1: "the minority groups are classified better than the majority groups",
+                        0: "over these seeds the interval of the gap spans 0, so no difference between majority "
+                           "and minority groups can be claimed"}[gap],
     }
+
+
+# ---------------------------------------------------------------- several seeds of one setting
+
+SEED_SUMMARY_METRICS = ["average_acc", "worst_group_acc", "gap", "majority_acc", "minority_acc",
+                        "acc_horse_grass", "acc_camel_desert", "acc_horse_desert", "acc_camel_grass",
+                        "probe_animal_acc", "probe_background_acc", "probe_animal_acc_pixels",
+                        "probe_animal_acc_random", "silhouette_animal_image", "silhouette_background_image"]
+
+
+def check_seeds(seeds) -> int:
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or not 1 <= seeds <= 100:
+        raise ConfigError(f"seeds={seeds!r} is not allowed: expected an integer in [1, 100]")
+    return seeds
+
+
+def seed_records(config: ExperimentConfig, seeds: int, runs_dir) -> list:
+    """The runs of seeds config.seed, config.seed + 1, ...: trained together (or loaded)."""
+    from .study import run_group
+    from .sweep import group_configs
+
+    configs = [config.replace(seed=config.train.seed + i) for i in range(check_seeds(seeds))]
+    return [r for group in group_configs(configs) for r in run_group(group, root=runs_dir, progress=False)]
+
+
+def _with_group_means(metrics: dict) -> dict:
+    out = dict(metrics)
+    out["majority_acc"] = np.mean([metrics[f"acc_{group_name(*g)}"] for g in MAJORITY_GROUPS])
+    out["minority_acc"] = np.mean([metrics[f"acc_{group_name(*g)}"] for g in MINORITY_GROUPS])
+    return out
+
+
+def seed_summary(records: list) -> pd.DataFrame:
+    """Index: metric; columns mean, low, high (95% percentile-bootstrap interval over seeds, as
+    every level in the book: it stays inside the values' range), min, max."""
+    from .metrics import bootstrap_ci
+
+    rows = {}
+    table = [_with_group_means(r.metrics) for r in records]
+    for key in SEED_SUMMARY_METRICS:
+        values = [m[key] for m in table if key in m]
+        if not values:
+            continue
+        mean, low, high = bootstrap_ci(values)
+        rows[key] = {"mean": mean, "low": low, "high": high, "min": min(values), "max": max(values)}
+    return pd.DataFrame(rows).T
+
+
+def seed_summary_table(records: list) -> pd.DataFrame:
+    """The seed summary for reading: readable metric names, "mean [low, high]" and the seeds' range."""
+    summary = seed_summary(records)
+    labels = dict(_METRIC_ROWS_LABELS)
+    out = pd.DataFrame({
+        f"mean [95% interval], {len(records)} seeds": [
+            f"{r['mean']:.3f}" + ("" if np.isnan(r["low"]) else f" [{r['low']:.3f}, {r['high']:.3f}]")
+            for _, r in summary.iterrows()],
+        "range over seeds": [f"{r['min']:.3f} to {r['max']:.3f}" for _, r in summary.iterrows()]},
+        index=[labels.get(k, k) for k in summary.index])
+    out.index.name = "metric"
+    return out
 
 
 def glue_figure(name: str, fig: Figure) -> None:
@@ -364,35 +470,76 @@ def glue_figure(name: str, fig: Figure) -> None:
 
 
 def comparison_table(records: dict) -> pd.DataFrame:
-    """One row per run (keyed by name): settings and the headline metrics."""
+    """One row per experiment (keyed by name): settings, the number of seeds, the headline metrics,
+    worst-group accuracy with each prompt set, and the probes beside the raw-pixel and
+    random-encoder probes (where the runs have them). A value is a RunRecord or a list of them (the
+    seeds of one setting): numbers are then means over the seeds, and the worst group the one most
+    seeds share."""
     rows = []
-    for name, rec in records.items():
-        m = rec.metrics
-        rows.append({"experiment": name, "bias": rec.config.data.bias, "captions": rec.config.data.captions,
-                     "average acc": m["average_acc"], "worst-group acc": m["worst_group_acc"],
-                     "worst group": plots.GROUP_LABELS[m["worst_group"]], "gap": m["gap"],
-                     "probe: animal": m["probe_animal_acc"], "probe: background": m["probe_background_acc"],
-                     "silhouette image: animal": m["silhouette_animal_image"],
-                     "silhouette image: background": m["silhouette_background_image"],
-                     "silhouette text: animal": m.get("silhouette_animal_text", np.nan),
-                     "silhouette text: background": m.get("silhouette_background_text", np.nan)})
+    for name, recs in records.items():
+        recs = list(recs) if isinstance(recs, (list, tuple)) else [recs]
+
+        def mean(key):
+            return float(np.mean([r.metrics.get(key, np.nan) for r in recs]))
+
+        worst = pd.Series([r.metrics["worst_group"] for r in recs]).mode().iloc[0]
+        d = recs[0].config.data
+        rows.append({"experiment": name, "bias": d.bias, "captions": d.captions, "seeds": len(recs),
+                     "average acc": mean("average_acc"), "worst-group acc": mean("worst_group_acc"),
+                     "worst group": plots.GROUP_LABELS[worst], "gap": mean("gap"),
+                     'worst-group acc, "horse" / "camel"': mean("zs_class_worst_group_acc"),
+                     "worst-group acc, four captions": mean("zs_pooled_worst_group_acc"),
+                     "probe: animal": mean("probe_animal_acc"),
+                     "probe: animal, raw pixels": mean("probe_animal_acc_pixels"),
+                     "probe: animal, random encoder": mean("probe_animal_acc_random"),
+                     "probe: background": mean("probe_background_acc"),
+                     "silhouette image: animal": mean("silhouette_animal_image"),
+                     "silhouette image: background": mean("silhouette_background_image"),
+                     "silhouette text: animal": mean("silhouette_animal_text"),
+                     "silhouette text: background": mean("silhouette_background_text")})
     return pd.DataFrame(rows).set_index("experiment")
 
 
-def _change(value: float, tolerance: float = 0.01) -> str:
-    return "barely changed" if abs(value) < tolerance else "raised" if value > 0 else "lowered"
+def _change(value: float) -> str:
+    """How one run's number stands to another's: "above", "below" or "equal to". A description of
+    two single runs, never a claim: one seed has no interval."""
+    return "above" if value > 0 else "below" if value < 0 else "equal to"
+
+
+# effect -> (a, b, expected sign of a - b): descriptive captions are claimed to help, bias to hurt
+EFFECTS = {"captions_unbiased": ("exp2", "exp1", 1), "captions_biased": ("exp4", "exp3", 1),
+           "bias_undescriptive": ("exp3", "exp1", -1), "bias_descriptive": ("exp4", "exp2", -1)}
 
 
 def comparison_effects(records: dict, metric: str = "worst_group_acc") -> dict:
-    """Differences of `metric` between exp1..exp4: name -> (difference, "raised"/"lowered"/"barely changed").
+    """The four effects of the original's design on `metric`, a minus b, paired by seed:
+    captions_unbiased = exp2 - exp1, captions_biased = exp4 - exp3 (claimed: higher),
+    bias_undescriptive = exp3 - exp1, bias_descriptive = exp4 - exp2 (claimed: lower).
 
-    captions_unbiased = exp2 - exp1, captions_biased = exp4 - exp3,
-    bias_undescriptive = exp3 - exp1, bias_descriptive = exp4 - exp2.
-    """
-    m = {name: float(records[name].metrics[metric]) for name in ORIGINAL_EXPERIMENTS}
-    diffs = {"captions_unbiased": m["exp2"] - m["exp1"], "captions_biased": m["exp4"] - m["exp3"],
-             "bias_undescriptive": m["exp3"] - m["exp1"], "bias_descriptive": m["exp4"] - m["exp2"]}
-    return {name: (d, _change(d)) for name, d in diffs.items()}
+    `records` maps exp1..exp4 to a RunRecord or a list of them (the same seeds in each). Returns
+    name -> {"mean", "low", "high", "n", "outcome", "words"}: the 95% Student-t interval of the
+    seed-by-seed differences and the claim's outcome (`verdicts.outcome`, floors and ceilings
+    first). "words" is a direction ("higher" / "lower") only for a supported or contradicted
+    outcome; with one seed there is no interval, the outcome is inconclusive and "words" only
+    describes the two runs ("above" / "below" / "equal to")."""
+    from .metrics import mean_ci
+    from .results import bounds
+    from .verdicts import direction, outcome
+
+    runs = {name: {r.config.train.seed: float(r.metrics[metric])
+                   for r in (recs if isinstance(recs, (list, tuple)) else [recs])} for name, recs in records.items()}
+    out = {}
+    for name, (a, b, expected) in EFFECTS.items():
+        if set(runs[a]) != set(runs[b]):
+            raise ValueError(f"cannot pair {a} (seeds {sorted(runs[a])}) with {b} (seeds {sorted(runs[b])})")
+        seeds = sorted(runs[a])
+        x, y = np.array([runs[a][s] for s in seeds]), np.array([runs[b][s] for s in seeds])
+        mean, low, high = mean_ci(x - y)
+        r = {"mean": mean, "low": low, "high": high, "n": len(seeds),
+             "outcome": outcome(low, high, expected, arms=(float(x.mean()), float(y.mean())), limits=bounds(metric))}
+        r["words"] = direction(r) if len(seeds) > 1 else _change(mean)
+        out[name] = r
+    return out
 
 
 def plot_group_accuracy_comparison(records: dict) -> Figure:

@@ -314,3 +314,38 @@ def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: i
             if titles:
                 ax.set_title(str(titles[i]), fontsize=8, fontweight="normal", pad=3)
     return fig
+
+
+def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None = None) -> Figure:
+    """Validation accuracy at bias 0 against the step budget: a panel per candidate model, a line
+    per method (mean over the calibration seeds, the seeds' range as a band); the chosen budget
+    of the chosen model marked."""
+    candidates = list(dict.fromkeys(table["candidate"]))
+    methods = list(dict.fromkeys(table["method"]))
+    colours = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(candidates), figsize=(5.2 * len(candidates), 4.2), sharey=True,
+                                 squeeze=False, layout="constrained")
+        for ax, candidate in zip(axes[0], candidates):
+            part = table[table["candidate"] == candidate]
+            for method in methods:
+                stats = part[part["method"] == method].groupby("steps")[metric].agg(["mean", "min", "max"])
+                if stats.empty:
+                    continue
+                ax.plot(stats.index, stats["mean"], marker="o", color=colours[method], label=method)
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=colours[method], alpha=0.15, lw=0)
+            if chosen and chosen["candidate"] == candidate:
+                ax.axvline(chosen["steps"], color="0.3", ls="--", lw=1.2, label="chosen budget")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sorted(part["steps"].unique()), [str(s) for s in sorted(part["steps"].unique())])
+            ax.set_xlabel("optimizer steps (each a full schedule)")
+            ax.set_title(candidate, fontsize=11)
+        axes[0][0].set_ylabel("validation accuracy, bias 0" if "average" in metric else metric)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        for ax in axes[0][1:]:
+            for h, l in zip(*ax.get_legend_handles_labels()):
+                if l not in labels:
+                    handles.append(h)
+                    labels.append(l)
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=9)
+    return fig

@@ -8,6 +8,11 @@ origin at the torso centre, facing right, y down), scaled so the animal spans a 
 `_supersample(S)` times larger; box-filtering that canvas gives anti-aliased colour and coverage.
 The output depends only on (animal, background, seed, data).
 
+Independence: the animal (coat, shape, pose, facing, size, position and so its ground shadow) is
+drawn from its own random stream, seeded by (seed, animal) and not by the background; the
+background comes from a second stream. So the distribution of everything about the animal is the
+same on grass and in the desert, and one seed gives the same animal on both backgrounds.
+
 Difficulty: with s = `data.animal_similarity` in [0, 1] every shape parameter of an animal (neck
 curve and angle, leg length and thickness, knees, hooves, head, mane, tail) moves a share 0.45*s
 of the way to the other animal's, the camel's humps shrink to (1 - 0.8*s) of their height, and an
@@ -15,20 +20,24 @@ animal takes its coat from the other animal's palette with probability 0.5*s. Al
 monotonically with s: at 0 the animals are typical, at 1 the palettes fully overlap and the shapes
 keep only a tenth of their normal difference (plus low humps).
 
-Contrast: after drawing, `animal_contrast` compares the animal's mean colour with the mean colour
-of a ring of background around it; below `MIN_CONTRAST` the coat is darkened (or, on a dark
-background, lightened) and the animal redrawn, so no animal vanishes into its background.
+Contrast: nothing is recoloured to suit the background. Every animal gets the same treatment on
+both backgrounds: a dark outline (the silhouette grown by about `_outline_px(S)` pixels: 0.6 at 64 px,
+1 at 128 px; in a dark shade of its own coat) and a ground shadow, so its edge stands out even
+when the coat is close to the background's colour (a cream camel on sand). `edge_contrast` measures
+this (mean colour step across the mask's edge) and the tests check it stays above `MIN_CONTRAST`;
+`animal_contrast` (mean colour of the animal against a ring of background) is kept as a measure only.
+The returned mask covers the animal with its outline.
 """
 from __future__ import annotations
 
 import functools
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .config import ANIMALS, BACKGROUNDS, DataConfig
 
-MIN_CONTRAST = 0.17
+MIN_CONTRAST = 0.1  # floor the outline keeps `edge_contrast` above; checked by tests, never enforced
 SHEET_GROUPS = (("horse", "grass"), ("horse", "desert"), ("camel", "desert"), ("camel", "grass"))
 
 # (coat, mane and tail, lower legs or None)
@@ -320,9 +329,16 @@ def _animal_parts(p: dict, rng: np.random.Generator) -> list:
     return parts
 
 
-_NAMES = ("coat", "far", "belly", "hair", "points", "knee", "hoof", "eye")
+_NAMES = ("coat", "far", "belly", "hair", "points", "knee", "hoof", "eye", "outline")
 _INDEX = {name: i + 1 for i, name in enumerate(_NAMES)}
 _ALPHA_PALETTE = [0, 0, 0] + [255] * 765
+_ANY = [0] + [255] * 255  # point() table: any coverage -> full
+_OUTLINE_SHADE = 0.2
+
+
+def _outline_px(size: int) -> float:
+    """Width of the dark outline around every animal, in output pixels."""
+    return max(0.6, size / 128)
 
 
 def _choose_coat(animal: str, rng: np.random.Generator, s: float) -> np.ndarray:
@@ -334,7 +350,7 @@ def _choose_coat(animal: str, rng: np.random.Generator, s: float) -> np.ndarray:
     hair = _jitter(rng, hair, 0.04, 0.06)
     points = coat * 0.92 if points is None else _jitter(rng, points, 0.04, 0.06)
     return np.array([(0, 0, 0), coat, coat * 0.72, coat * 0.93, hair, points, coat * 0.8,
-                     (44, 38, 34), (18, 14, 12)], dtype=np.float32)
+                     (44, 38, 34), (18, 14, 12), coat * _OUTLINE_SHADE], dtype=np.float32)
 
 
 # ---------------------------------------------------------------- contrast
@@ -369,43 +385,67 @@ def animal_contrast(image: np.ndarray, mask: np.ndarray) -> float:
     return float(np.linalg.norm(animal - ring) / (255 * np.sqrt(3)))
 
 
-def _luma(c: np.ndarray) -> float:
-    return float(c @ np.float32([0.299, 0.587, 0.114]))
+def edge_contrast(image: np.ndarray, mask: np.ndarray) -> float:
+    """How well the animal's edge stands out, in [0, 1]: the mean Euclidean RGB distance / (255 * sqrt 3)
+    between the two pixels of every horizontally or vertically adjacent pair that straddles the edge
+    of the mask (one pixel inside, one outside). 0 for an empty or full mask."""
+    image = np.asarray(image, dtype=np.float32)
+    mask = np.asarray(mask, dtype=bool)
+    total, count = 0.0, 0
+    for axis in (0, 1):
+        n = mask.shape[axis] - 1
+        a, b = mask.take(range(1, n + 1), axis), mask.take(range(n), axis)
+        cross = a != b
+        diff = image.take(range(1, n + 1), axis)[cross] - image.take(range(n), axis)[cross]
+        total += float(np.sqrt((diff * diff).sum(axis=1)).sum())
+        count += int(cross.sum())
+    return total / (count * 255 * np.sqrt(3)) if count else 0.0
 
 
 # ---------------------------------------------------------------- public API
 
 def render_image(animal: str, background: str, seed: int, data: DataConfig, return_mask: bool = False):
-    """(S, S, 3) uint8 RGB image, S = data.image_size; with return_mask also a (S, S) bool mask of the animal."""
+    """(S, S, 3) uint8 RGB image, S = data.image_size; with return_mask also a (S, S) bool mask of the
+    animal (its outline included)."""
     _check_names(animal, background)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed={seed!r} is not allowed: expected a non-negative integer")
+    out, alpha = _render(animal, background, int(seed), data)
+    return (out, alpha >= 0.5) if return_mask else out
+
+
+def _render(animal: str, background: str, seed: int, data: DataConfig) -> tuple:
+    """The image and the animal's (S, S) float32 coverage in [0, 1], its outline included."""
     size = data.image_size
     ss = _supersample(size)
     c = size * ss
     tex = _textures(size)
-    rng = np.random.default_rng([int(seed), ANIMALS.index(animal), BACKGROUNDS.index(background)])
-    bg = (_grass if background == "grass" else _desert)(rng, tex)
+    # Two independent streams: everything about the animal comes from one that does not know the
+    # background, so its distribution (and, for one seed, the animal itself) is the same on both.
+    rng_animal = np.random.default_rng([seed, ANIMALS.index(animal), 0xA11])
+    rng_bg = np.random.default_rng([seed, ANIMALS.index(animal), BACKGROUNDS.index(background), 0xB6])
 
     sim = data.animal_similarity
     shape = _shape(animal, sim)
-    pal = _choose_coat(animal, rng, sim)
-    parts = _animal_parts(shape, rng)
+    pal = _choose_coat(animal, rng_animal, sim)
+    parts = _animal_parts(shape, rng_animal)
     pts = np.concatenate([poly for poly, _ in parts])
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     ground = shape["body_h"] + shape["leg"]
     width, height = hi - lo
-    margin = max(0.03 * size, 1.0)
+    line = _outline_px(size)
+    margin = max(0.03 * size, 1.0) + line
     room = size - 2 * margin
-    scale = min(rng.uniform(*data.animal_size) * size, room) / width
+    scale = min(rng_animal.uniform(*data.animal_size) * size, room) / width
     scale = min(scale, 0.95 * room / height)
-    gy = max(margin + scale * (ground - lo[1]), rng.uniform(0.78, 0.95) * size)
+    gy = max(margin + scale * (ground - lo[1]), rng_animal.uniform(0.78, 0.95) * size)
     gy = min(gy, size - margin - scale * (hi[1] - ground))
-    x0 = rng.uniform(margin, max(margin, size - margin - scale * width))
-    sign = -1.0 if rng.random() < 0.5 else 1.0  # facing left flips x about the bounding box
+    x0 = rng_animal.uniform(margin, max(margin, size - margin - scale * width))
+    sign = -1.0 if rng_animal.random() < 0.5 else 1.0  # facing left flips x about the bounding box
     anchor, gain = (lo[0] if sign > 0 else hi[0], ground), (sign * scale, scale)
+    cx = (rng_animal.uniform(-0.1, 0.1) - anchor[0]) * gain[0] + x0
 
-    cx = (rng.uniform(-0.1, 0.1) - anchor[0]) * gain[0] + x0
+    bg = (_grass if background == "grass" else _desert)(rng_bg, tex)
     d2 = ((tex["x"] - cx) / (0.62 * scale)) ** 2 + ((tex["y"] + 0.5 - gy) / (0.07 * scale + 0.5)) ** 2
     bg = bg * (1 - 0.42 * np.clip(1 - d2, 0, 1) ** 0.6)[..., None]
 
@@ -416,22 +456,19 @@ def render_image(animal: str, background: str, seed: int, data: DataConfig, retu
     for poly, name in parts:
         draw.polygon(pts[start:start + len(poly)].ravel().tolist(), fill=_INDEX[name])
         start += len(poly)
+    # outline: the silhouette grown by `line` output pixels, in a dark shade of the coat
     label.putpalette(_ALPHA_PALETTE)
-    alpha = np.asarray(label.convert("L").reduce(ss), dtype=np.float32) / 255
-    mask = alpha >= 0.5
-    base = bg * (1 - alpha)[..., None] + 0.5
-    for _ in range(12):
-        # palette index 0 is black, so the box-filtered colour is premultiplied by coverage
-        label.putpalette(np.clip(pal, 0, 255).astype(np.uint8).tobytes())
-        out = np.clip(base + np.asarray(label.convert("RGB").reduce(ss)), 0, 255).astype(np.uint8)
-        if not mask.any() or animal_contrast(out, mask) >= MIN_CONTRAST:
-            break
-        animal_mean, ring_mean = _ring_means(out, mask)
-        if _luma(animal_mean) > _luma(ring_mean) and _luma(ring_mean) < 140:
-            pal[1:] += (255 - pal[1:]) * 0.3
-        else:
-            pal[1:] *= (0.8, 0.74, 0.64)  # darken towards brown, not grey
-    return (out, mask) if return_mask else out
+    body = label.convert("L")
+    grown = body.filter(ImageFilter.BoxBlur(max(1, round(line * ss)))).point(_ANY)
+    drawn = Image.new("P", (c, c), 0)
+    drawn.paste(_INDEX["outline"], mask=grown)
+    drawn.paste(label, mask=body)
+    alpha = np.asarray(grown.reduce(ss), dtype=np.float32) / 255
+    # palette index 0 is black, so the box-filtered colour is premultiplied by coverage
+    drawn.putpalette(np.clip(pal, 0, 255).astype(np.uint8).tobytes())
+    colour = np.asarray(drawn.convert("RGB").reduce(ss), dtype=np.float32)
+    out = np.clip(bg * (1 - alpha)[..., None] + colour + 0.5, 0, 255).astype(np.uint8)
+    return out, alpha
 
 
 def contact_sheet(data: DataConfig, per_group: int = 8, seed: int = 0, scale: int = 2) -> Image.Image:

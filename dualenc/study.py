@@ -54,11 +54,17 @@ def runs_root(root: Optional[str | Path] = None) -> Path:
         return Path(root)
     if os.environ.get("DUALENC_RUNS"):
         return Path(os.environ["DUALENC_RUNS"])
+    root = project_root()
+    return root / "runs" if root else Path("runs")
+
+
+def project_root() -> Optional[Path]:
+    """The nearest folder at or above the working directory with pyproject.toml and dualenc/."""
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / "pyproject.toml").is_file() and (folder / "dualenc").is_dir():
-            return folder / "runs"
-    return Path("runs")
+            return folder
+    return None
 
 
 def run_dir(config: ExperimentConfig, root: Optional[str | Path] = None) -> Path:
@@ -111,8 +117,11 @@ def load_run(path: str | Path) -> RunRecord:
     return RunRecord(path, config, metrics, pd.read_csv(path / "history.csv"))
 
 
-def save_run(path: Path, config: ExperimentConfig, evaluation, history: list) -> None:
-    """Write every file of a run into a fresh temporary directory, then rename it to `path`."""
+def save_run(path: Path, config: ExperimentConfig, evaluation, history: list,
+             training: Optional[dict] = None, model=None) -> None:
+    """Write every file of a run into a fresh temporary directory, then rename it to `path`.
+    `training` (how the model was trained: alone or with which runs) goes to training.json, the
+    model's weights to model.pt."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-{os.getpid()}-"))
     try:
@@ -121,6 +130,11 @@ def save_run(path: Path, config: ExperimentConfig, evaluation, history: list) ->
         _write_text(staging / "history.csv", pd.DataFrame(history).to_csv(index=False))
         _write_text(staging / "predictions.csv", evaluation.predictions.to_csv(index=False))
         _write_atomic(staging / "embeddings.npz", lambda tmp: _savez(tmp, evaluation.embeddings))
+        if training is not None:
+            _write_text(staging / "training.json", json.dumps(training, indent=2, sort_keys=True))
+        if model is not None:
+            import torch
+            _write_atomic(staging / "model.pt", lambda tmp: torch.save(model.state_dict(), tmp))
         _write_text(staging / DONE, config_hash(config) + "\n")
         if path.exists():  # an unfinished leftover (no DONE) from an interrupted run
             shutil.rmtree(path)
@@ -162,18 +176,58 @@ def _savez(tmp: str, arrays: dict) -> None:
 def run_experiment(config: ExperimentConfig, root: Optional[str | Path] = None, progress: bool = True,
                    force: bool = False) -> RunRecord:
     """Train and evaluate `config`, or return the stored result if this config already finished."""
+    return run_group([config], root=root, progress=progress, force=force)[0]
+
+
+def run_group(configs: list, root: Optional[str | Path] = None, progress: bool = True,
+              force: bool = False) -> list:
+    """Train the unfinished configs of `configs` together as one batch of independent models
+    (they may differ only in seed, data_seed and name: `train.group_key`), evaluate and store each
+    as its own run. Returns the RunRecords in the order given; finished ones are loaded."""
     from .data import build_dataset
     from .evaluate import evaluate
-    from .train import train
+    from .train import train_group
 
-    path = run_dir(config, root)
-    if is_done(path) and not force:
-        return load_run(path)
-    dataset = build_dataset(config.data, progress=progress)
-    result = train(config, dataset, progress=progress)
-    evaluation = evaluate(config, dataset, result)
-    save_run(path, config, evaluation, result.history)
-    return load_run(path)
+    paths = [run_dir(c, root) for c in configs]
+    todo = [i for i, p in enumerate(paths) if force or not is_done(p)]
+    if todo:
+        group = [configs[i] for i in todo]
+        datasets = [build_dataset(c.resolved_data(), progress=progress) for c in group]
+        results = train_group(group, datasets, progress=progress)
+        for i, config, dataset, result in zip(todo, group, datasets, results):
+            evaluation = evaluate(config, dataset, result)
+            training = {"trained_with": result.trained_with, "position": result.trained_with.index(config_hash(config)),
+                        "device": result.device, "precision": config.train.precision,
+                        "compile": config.train.compile, "group_seconds": result.seconds,
+                        "torch": _torch_version()}
+            save_run(paths[i], config, evaluation, result.history, training, result.model)
+    return [load_run(p) for p in paths]
+
+
+def _torch_version() -> str:
+    import torch
+    return torch.__version__
+
+
+def load_model(path: str | Path):
+    """The trained model of a stored run (K = 1, eval mode) and its tokenizer."""
+    import torch
+
+    from .data import build_dataset, vocabulary_texts
+    from .tokenizer import Tokenizer
+    from .train import build_model
+
+    record = load_run(path)
+    config = record.config
+    if config.data.data_dir:
+        vocabulary = vocabulary_texts(build_dataset(config.resolved_data()))
+    else:
+        from .captions import all_caption_texts
+        vocabulary = all_caption_texts()
+    tokenizer = Tokenizer.from_texts(vocabulary, config.model.text.context_length)
+    model = build_model(config, len(tokenizer))
+    model.load_state_dict(torch.load(Path(path) / "model.pt", map_location="cpu"))
+    return model.eval(), tokenizer
 
 
 def flat_config(config: ExperimentConfig) -> dict:

@@ -1,8 +1,10 @@
 """Sweeps: named grids of configs, run in parallel worker processes or on a Dask cluster.
 
-Only configs not yet finished in the run store are run. Each run is written atomically (see
-`study.save_run`), so a sweep that is killed and started again loses no finished run and never
-counts a half-written one.
+The configs of a grid that differ only in seed (the seeds of one setting) are trained together
+as one batch of independent models (`train.train_group`), at most `max_models` per batch; the
+batches are spread over worker processes. Only configs not yet finished in the run store are
+run. Each run is written atomically (see `study.save_run`), so a sweep that is killed and started
+again loses no finished run, never counts a half-written one, and trains only what is missing.
 """
 from __future__ import annotations
 
@@ -19,15 +21,22 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .config import ConfigError, ExperimentConfig, config_hash, from_dict
-from .study import clean_stale_staging, is_done, run_dir, runs_root, write_results
+from .study import ORIGINAL_BIAS, clean_stale_staging, is_done, run_dir, runs_root, write_results
 
-BIAS_LEVELS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
+# Dense where worst-group accuracy falls (between 0.5 and 1).
+BIAS_LEVELS = (0.0, 0.25, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+LOSS_BIAS_LEVELS = (0.0, 0.5, 0.75, 0.9, 1.0)      # CLIP and SigLIP
+SIZE_BIAS_LEVELS = (0.0, 0.5, 0.75, 0.9, 1.0)      # the data-size axis
+DATA_SIZES = (192, 768)                            # training images per group beside the original's 48
+VARIABILITY_BIAS_LEVELS = (0.0, ORIGINAL_BIAS)
 SEEDS = tuple(range(5))
+MAX_MODELS = 5                                     # models per batch: on the CPU K = 5 is as fast as 10 (benchmarks/README.md)
 # caption variant name -> config changes
 CAPTION_VARIANTS = {
     "undescriptive": {"captions": "undescriptive"},
     "descriptive": {"captions": "descriptive"},
     "descriptive_share_0.5": {"captions": "descriptive", "descriptive_share": 0.5},
+    "background": {"captions": "background"},
 }
 
 
@@ -44,28 +53,49 @@ def _configs(family: str, base: ExperimentConfig, **axes) -> list:
 
 
 def default_grid(base: Optional[ExperimentConfig] = None, seeds: Iterable[int] = SEEDS,
-                 bias_levels: Iterable[float] = BIAS_LEVELS) -> list:
-    """The study's grid: caption modes over bias, other losses, the image-only baseline, variability."""
+                 bias_levels: Iterable[float] = BIAS_LEVELS, loss_levels: Iterable[float] = LOSS_BIAS_LEVELS,
+                 size_levels: Iterable[float] = SIZE_BIAS_LEVELS, data_sizes: Iterable[int] = DATA_SIZES,
+                 variability_levels: Iterable[float] = VARIABILITY_BIAS_LEVELS) -> list:
+    """The study's grid: caption modes (with the background-only control) over bias, the image-only
+    baseline, CLIP and SigLIP, caption variability, and a data-size axis."""
     base = base or ExperimentConfig()
-    seeds, bias_levels = list(seeds), list(bias_levels)
-    some_bias = [b for b in (0.0, 0.75, 0.95) if b in bias_levels] or bias_levels[:1]
-    ends = [b for b in (0.0, 0.95) if b in bias_levels] or bias_levels[:1]
-    grid = _configs("captions", base, bias=bias_levels, captions=list(CAPTION_VARIANTS.values()), seed=seeds)
-    grid += _configs("losses", base, loss=["clip", "siglip"], bias=some_bias,
+    seeds = list(seeds)
+    grid = _configs("captions", base, bias=list(bias_levels), captions=list(CAPTION_VARIANTS.values()), seed=seeds)
+    grid += _configs("image_only", base, loss=["image_only"], bias=list(bias_levels), seed=seeds)
+    grid += _configs("losses", base, loss=["clip", "siglip"], bias=list(loss_levels),
                      captions=["undescriptive", "descriptive"], seed=seeds)
-    grid += _configs("image_only", base, loss=["image_only"], bias=bias_levels, seed=seeds)
     grid += _configs("variability", base, captions=[{"captions": "descriptive", "caption_templates": 4}],
-                     bias=ends, seed=seeds)
-    return grid
+                     bias=list(variability_levels), seed=seeds)
+    grid += _configs("data_size", base, n_train_per_group=list(data_sizes), bias=list(size_levels),
+                     captions=["undescriptive", "descriptive"], seed=seeds)
+    return sorted(grid, key=_priority)
+
+
+# The order a sweep runs a grid in, so that an interrupted sweep has whole comparisons: every
+# family at the original's bias and at the ends first, the levels between later.
+LEVEL_PRIORITY = (0.0, ORIGINAL_BIAS, 0.9, 0.5, 1.0, 0.95, 0.85, 0.8, 0.7, 0.6, 0.25)
+FAMILY_PRIORITY = ("captions", "image_only", "losses", "data_size", "variability")
+VARIANT_PRIORITY = ("undescriptive", "descriptive", "background", "descriptive_share_0.5")
+
+
+def _priority(config: ExperimentConfig) -> tuple:
+    bias = config.data.bias
+    level = min(range(len(LEVEL_PRIORITY)), key=lambda i: abs(LEVEL_PRIORITY[i] - bias))
+    family = FAMILY_PRIORITY.index(config.name) if config.name in FAMILY_PRIORITY else len(FAMILY_PRIORITY)
+    variant = next((i for i, v in enumerate(VARIANT_PRIORITY)
+                    if {**CAPTION_VARIANTS[v], "captions": config.data.captions} == {**CAPTION_VARIANTS[v]}
+                    and config.data.descriptive_share == CAPTION_VARIANTS[v].get("descriptive_share", 1.0)), 0)
+    return (level, family, variant, config.data.n_train_per_group, config.train.loss, config.train.seed)
 
 
 def ci_grid() -> list:
-    """A tiny grid through the same code, for tests and CI: small images, few epochs, 2 seeds."""
+    """A tiny grid through the same code, for tests and CI: small images, few steps, 2 seeds."""
     base = ExperimentConfig().replace(**{
         "image_size": 32, "n_train_per_group": 12, "n_val_per_group": 6, "n_test_per_group": 8,
-        "epochs": 3, "batch_size": 16, "model.vision.width": 32, "model.text.width": 32,
-        "model.embed_dim": 16})
-    return default_grid(base, seeds=(0, 1), bias_levels=(0.0, 0.75, 0.95))
+        "steps": 6, "batch_size": 16, "model.vision.width": 32, "model.vision.patch_size": 16,
+        "model.text.width": 32, "model.embed_dim": 16})
+    return default_grid(base, seeds=(0, 1), bias_levels=(0.0, 0.75, 0.95), loss_levels=(0.0, 0.75),
+                        size_levels=(0.0, 0.75), data_sizes=(24,), variability_levels=(0.0,))
 
 
 GRIDS = {"default": default_grid, "ci": ci_grid}
@@ -77,16 +107,32 @@ def get_grid(name: str) -> list:
     return GRIDS[name]()
 
 
-def _run_one(config_dict: dict, root: str, threads: int) -> str:
-    """Worker entry point (module-level so it pickles): train one config with `threads` threads."""
+def group_configs(configs: list, max_models: int = MAX_MODELS) -> list:
+    """Batches of configs that can train together (the seeds of one setting, `train.group_key`),
+    at most `max_models` each, in the order the settings first appear; user-image configs alone."""
+    from .train import group_key
+
+    if not isinstance(max_models, int) or max_models < 1:
+        raise ConfigError(f"max_models={max_models!r} is not allowed: expected an integer >= 1")
+    settings: dict = {}
+    for config in configs:
+        key = config_hash(config) if config.data.data_dir else group_key(config)
+        settings.setdefault(key, []).append(config)
+    return [members[i:i + max_models] for members in settings.values()
+            for i in range(0, len(members), max_models)]
+
+
+def _run_group(config_dicts: list, root: str, threads: int) -> list:
+    """Worker entry point (module-level so it pickles): train one batch of configs with `threads`
+    threads; returns the run ids."""
     import torch
 
-    from .study import run_experiment
+    from .study import run_group
 
     torch.set_num_threads(threads)
-    config = from_dict(config_dict)
-    run_experiment(config, root=root, progress=False)
-    return config_hash(config)
+    configs = [from_dict(d) for d in config_dicts]
+    run_group(configs, root=root, progress=False)
+    return [config_hash(c) for c in configs]
 
 
 @dataclass
@@ -95,13 +141,15 @@ class SweepReport:
     skipped: int     # already finished before this sweep
     ran: int         # finished by this sweep
     seconds: float
+    missing: int = 0  # configs of the grid with no result (a stored table read as it is)
 
 
 def run_sweep(configs: list, root: Optional[str | Path] = None, jobs: int = 1,
-              scheduler=None, progress: bool = True) -> SweepReport:
-    """Run every config not yet finished. jobs=1 runs in this process (all torch threads); jobs>1
-    uses that many worker processes with one torch thread each; `scheduler` (an address such as
-    "tcp://host:8786", or a dask.distributed Client) sends the runs to a Dask cluster instead,
+              scheduler=None, progress: bool = True, max_models: int = MAX_MODELS) -> SweepReport:
+    """Run every config not yet finished, the seeds of a setting batched together (at most
+    `max_models` models per batch). jobs=1 runs in this process (all torch threads); jobs>1 uses
+    that many worker processes with one torch thread each; `scheduler` (an address such as
+    "tcp://host:8786", or a dask.distributed Client) sends the batches to a Dask cluster instead,
     whose workers must see the same run store."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"jobs={jobs!r} is not allowed: expected an integer >= 1")
@@ -109,62 +157,64 @@ def run_sweep(configs: list, root: Optional[str | Path] = None, jobs: int = 1,
     unique = {config_hash(c): c for c in configs}
     clean_stale_staging(root)
     todo = [c for h, c in unique.items() if not is_done(run_dir(c, root))]
+    groups = group_configs(todo, max_models)
     start = time.perf_counter()
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress)
     try:
         if scheduler is not None:
-            _run_dask(todo, root, scheduler, bar)
+            _run_dask(groups, root, scheduler, bar)
         elif jobs == 1:
             import torch
-            for config in todo:
-                _run_one(config.to_dict(), root, torch.get_num_threads())
-                bar.update()
+            for group in groups:
+                _run_group([c.to_dict() for c in group], root, torch.get_num_threads())
+                bar.update(len(group))
         else:
-            _run_processes(todo, root, jobs, bar)
+            _run_processes(groups, root, jobs, bar)
     finally:
         bar.close()
     return SweepReport(len(unique), len(unique) - len(todo), len(todo), time.perf_counter() - start)
 
 
 def grid_results(configs: list, table_path: str | Path, root: Optional[str | Path] = None,
-                 jobs: int = 1, progress: bool = False) -> tuple:
+                 jobs: int = 1, progress: bool = False, train_missing: bool = True) -> tuple:
     """The grid's results table and a SweepReport.
 
     If `table_path` already holds a row for every config of the grid (a stored table, e.g. the
-    committed results of the full grid), it is read and nothing is trained. Otherwise the runs
-    missing from the run store are run, and the grid's rows are collected into `table_path`
-    (CSV, plus Parquet beside it).
+    committed results of the full grid), it is read and nothing is trained; with
+    `train_missing=False` a stored table that covers only part of the grid is read as it is too
+    (the report counts the missing configs). Otherwise the runs missing from the run store are
+    run, and the grid's rows are collected into `table_path` (CSV, plus Parquet beside it).
     """
     wanted = {config_hash(c) for c in configs}
     table_path = Path(table_path)
     if table_path.is_file():
         stored = pd.read_csv(table_path)
-        if "run" in stored and wanted <= set(stored["run"]):
+        found = wanted & set(stored["run"]) if "run" in stored else set()
+        if found == wanted or (found and not train_missing):
             return stored[stored["run"].isin(wanted)].reset_index(drop=True), \
-                SweepReport(len(wanted), len(wanted), 0, 0.0)
+                SweepReport(len(wanted), len(found), 0, 0.0, missing=len(wanted - found))
     report = run_sweep(configs, root=root, jobs=jobs, progress=progress)
     table, _ = write_results(root, table_path, runs=wanted)
     return table, report
 
 
-def _run_processes(todo: list, root: str, jobs: int, bar) -> None:
+def _run_processes(groups: list, root: str, jobs: int, bar) -> None:
     # spawn, not fork: forking a process that already started torch's thread pool can deadlock
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_run_one, c.to_dict(), root, 1) for c in todo]
+        futures = [pool.submit(_run_group, [c.to_dict() for c in g], root, 1) for g in groups]
         for future in as_completed(futures):
-            future.result()
-            bar.update()
+            bar.update(len(future.result()))
 
 
-def _run_dask(todo: list, root: str, scheduler, bar) -> None:
+def _run_dask(groups: list, root: str, scheduler, bar) -> None:
     from distributed import Client, as_completed as dask_completed
 
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:
-        futures = client.map(_run_one, [c.to_dict() for c in todo], root=root, threads=1, pure=False)
+        futures = client.map(_run_group, [[c.to_dict() for c in g] for g in groups], root=root, threads=1,
+                             pure=False)
         for future in dask_completed(futures):
-            future.result()
-            bar.update()
+            bar.update(len(future.result()))
     finally:
         if client is not scheduler:
             client.close()

@@ -7,7 +7,7 @@ from dualenc.cli import main
 
 
 def test_run_prints_metrics_table_and_directory(tmp_path, capsys):
-    args = ["run", "exp3", "--runs", str(tmp_path), "--quiet", "--epochs", "2", "--image-size", "32",
+    args = ["run", "exp3", "--runs", str(tmp_path), "--quiet", "--steps", "5", "--image-size", "32",
             "--set", "n_train_per_group=8", "--set", "n_val_per_group=4", "--set", "n_test_per_group=4"]
     assert main(args) == 0
     out = capsys.readouterr().out

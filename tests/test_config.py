@@ -11,7 +11,7 @@ from dualenc.config import ConfigError, DataConfig, ExperimentConfig, config_has
     ("captions", "foo", ["captions='foo'", "'undescriptive'", "'descriptive'"]),
     ("descriptive_share", 2, ["descriptive_share=2", "[0.0, 1.0]"]),
     ("loss", "mse", ["loss='mse'", "'pairwise'", "'clip'", "'siglip'"]),
-    ("epochs", 0, ["epochs=0", ">= 1"]),
+    ("steps", 0, ["steps=0", ">= 1"]),
     ("image_size", 8, ["image_size=8", ">= 16"]),
 ])
 def test_bad_value_names_field_and_allowed_range(field, value, words):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from dualenc.config import GROUPS, group_name
-from dualenc.metrics import (accuracy_summary, class_embeddings, group_accuracy, linear_probe,
+from dualenc.metrics import (accuracy_summary, bootstrap_ci, class_embeddings, group_accuracy, linear_probe,
                              mean_ci, silhouettes, summarise_seeds, zero_shot_predict)
 
 
@@ -97,10 +97,18 @@ def test_linear_probe_separable_and_random():
     assert 0.4 < acc < 0.6
 
 
-def test_linear_probe_is_deterministic_and_needs_two_classes():
+def test_linear_probe_standardises_features_and_takes_any_labels():
     rng = np.random.default_rng(1)
-    x, y = rng.normal(size=(60, 4)), rng.integers(0, 2, size=60)
-    assert linear_probe(x[:30], y[:30], x[30:], y[30:]) == linear_probe(x[:30], y[:30], x[30:], y[30:])
+    x = rng.normal(size=(80, 4))
+    y = (x[:, 0] + 0.8 * rng.normal(size=80) > 0).astype(int)   # noisy: the accuracy is neither 0.5 nor 1
+    acc = linear_probe(x[:40], y[:40], x[40:], y[40:])
+    assert 0.6 < acc < 1.0
+    # features are standardised first, so rescaling one of them by 1000 leaves the probe unchanged
+    scaled = x * np.array([1000.0, 1.0, 1.0, 0.001])
+    assert linear_probe(scaled[:40], y[:40], scaled[40:], y[40:]) == acc
+    # string labels give the same probe as the integers they name
+    names = np.array(["camel", "horse"])[y]
+    assert linear_probe(x[:40], names[:40], x[40:], names[40:]) == acc
     with pytest.raises(ValueError, match="2 classes"):
         linear_probe(x[:30], np.zeros(30), x[30:], y[30:])
 
@@ -157,23 +165,74 @@ def test_mean_ci_edge_cases():
         mean_ci([1, 2], confidence=95)
 
 
+def test_bootstrap_ci_by_hand():
+    # two seeds, 0 and 1: a resampled mean is 0, 0.5 or 1 with chances 1/4, 1/2, 1/4, so the 2.5th
+    # and 97.5th percentiles of 10 000 of them are 0 and 1
+    assert bootstrap_ci([0.0, 1.0]) == (0.5, 0.0, 1.0)
+    # three seeds 0, 0, 1: a resampled mean is k/3 with k ~ Binomial(3, 1/3): P(0) = 8/27 = 0.30,
+    # P(1/3) = 12/27, so the cumulative chance is 0.74 at 1/3; the 50% interval runs from the 25th
+    # percentile (0) to the 75th (2/3)
+    mean, low, high = bootstrap_ci([0.0, 0.0, 1.0], confidence=0.5)
+    assert mean == pytest.approx(1 / 3) and (low, high) == pytest.approx((0.0, 2 / 3))
+
+
+def test_bootstrap_ci_stays_inside_the_values_range_where_t_does_not():
+    values = [0.184, 0.9, 1.0, 1.0, 1.0]
+    assert mean_ci(values)[2] > 1.0
+    mean, low, high = bootstrap_ci(values)
+    assert 0.184 <= low < mean < high <= 1.0
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        v = rng.choice([0.0, 0.02, 0.5, 0.98, 1.0], size=int(rng.integers(2, 11)))
+        m, lo, hi = bootstrap_ci(v)
+        assert v.min() <= lo <= m <= hi <= v.max()
+
+
+def test_bootstrap_ci_is_deterministic_and_follows_its_seed():
+    values = [0.11, 0.52, 0.23, 0.94, 0.35, 0.66, 0.47]
+    first = bootstrap_ci(values)
+    assert bootstrap_ci(list(values)) == first                       # the same on every call
+    assert bootstrap_ci(values, seed=1) != first                     # the RNG seed is what fixes it
+    # it is the documented resampling: numpy's default_rng(seed), percentiles of the resampled means
+    v = np.array(values)
+    means = v[np.random.default_rng(0).integers(0, len(v), size=(10_000, len(v)))].mean(axis=1)
+    assert first[1:] == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])))
+
+
+def test_bootstrap_ci_edge_cases():
+    v, low, high = bootstrap_ci([0.7])
+    assert v == 0.7 and math.isnan(low) and math.isnan(high)
+    assert bootstrap_ci([0.2, float("nan"), 0.4])[0] == pytest.approx(0.3)
+    assert all(math.isnan(x) for x in bootstrap_ci([]))
+    assert bootstrap_ci([0.1, 0.1, 0.1]) == pytest.approx((0.1, 0.1, 0.1))
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_ci([1, 2], confidence=95)
+    with pytest.raises(ValueError, match="n_resamples"):
+        bootstrap_ci([1, 2], n_resamples=0)
+
+
 def test_summarise_seeds():
     df = pd.DataFrame({
         "bias": [0.0] * 5 + [0.5] * 2,
         "captions": ["descriptive"] * 5 + ["undescriptive"] * 2,
         "seed": [0, 1, 2, 3, 4, 0, 1],
-        "acc": [1, 2, 3, 4, 5, 0.5, float("nan")],
+        "acc": [0.1, 0.2, 0.3, 0.4, 0.5, 0.5, float("nan")],
     })
     out = summarise_seeds(df, ["bias", "captions"], ["acc"])
     assert list(out.columns) == ["bias", "captions", "acc_mean", "acc_low", "acc_high", "n_seeds"]
     assert out["n_seeds"].tolist() == [5, 2]
     first = out.iloc[0]
-    assert first["acc_mean"] == 3.0 and first["acc_high"] == pytest.approx(3 + 1.9632, abs=1e-3)
+    assert first["acc_mean"] == pytest.approx(0.3)
+    assert (first["acc_low"], first["acc_high"]) == pytest.approx(bootstrap_ci([0.1, 0.2, 0.3, 0.4, 0.5])[1:])
     assert out.iloc[1]["acc_mean"] == 0.5 and math.isnan(out.iloc[1]["acc_low"])
+    t = summarise_seeds(df, ["bias", "captions"], ["acc"], interval="t").iloc[0]
+    assert t["acc_high"] == pytest.approx(0.3 + 0.19632, abs=1e-4)      # the Student-t interval on request
     whole = summarise_seeds(df, [], ["acc"])
     assert len(whole) == 1 and whole["n_seeds"].iloc[0] == 7
     with pytest.raises(ValueError, match="loss"):
         summarise_seeds(df, ["bias"], ["loss"])
+    with pytest.raises(ValueError, match="interval='normal'"):
+        summarise_seeds(df, ["bias"], ["acc"], interval="normal")
 
 
 def test_group_names_match_config():

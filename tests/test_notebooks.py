@@ -24,7 +24,7 @@ NOTEBOOKS = ROOT / "notebooks"
 TEMPLATE = NOTEBOOKS / "experiment.ipynb"
 ALL = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 # Debug size: tiny images, few images and epochs (the numbers mean nothing, the plumbing is tested).
-SMALL = {"epochs": 3, "image_size": 32, "n_train_per_group": 12, "n_val_per_group": 6, "n_test_per_group": 6}
+SMALL = {"steps": 5, "image_size": 32, "n_train_per_group": 12, "n_val_per_group": 6, "n_test_per_group": 6}
 GLUE_ROLE = re.compile(r"\{glue:(?:text|figure|any|md|math)\}`([^`]+)`")
 
 

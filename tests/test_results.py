@@ -1,7 +1,16 @@
-"""dualenc.results on a hand-made results table (no training): summaries and intervals, claims
-whose decision flips with the data, the verdict's phrases, and the figures' lines and bands."""
+"""dualenc.results and dualenc.verdicts on hand-made and synthetic results tables (no training):
+intervals that stay in range, seed-paired differences, the four outcomes of a comparison, the
+original's claims, the caption comparison measure by measure, the data-size result, the verdict and
+the figures.
+
+`synthetic_table` builds a table shaped like the sweep's default grid (families captions,
+image_only, losses, variability, data_size) with known effects, seed noise that cancels in paired
+differences, and a floor (worst-group accuracy exactly 0) from bias 0.9 on. To check the sweep
+page before the real table exists: `python tests/test_results.py /tmp/fake_results.csv`.
+"""
 import itertools
 import math
+import sys
 
 import matplotlib
 
@@ -12,17 +21,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from dualenc import results as R  # noqa: E402
-from dualenc.config import GROUPS, group_name  # noqa: E402
-from dualenc.metrics import accuracy_summary  # noqa: E402
-from dualenc.sweep import ci_grid  # noqa: E402
+from dualenc import verdicts as V  # noqa: E402
+from dualenc.config import GROUP_NAMES  # noqa: E402
+from dualenc.metrics import accuracy_summary, mean_ci  # noqa: E402
 
-GROUP_NAMES = [group_name(a, b) for a, b in GROUPS]
-LEVELS = (0.0, 0.75, 0.95)
-SEEDS = (0, 1, 2)
-NOISE = {0: -0.01, 1: 0.0, 2: 0.01}       # per seed: mean 0, sample sd 0.01
+BIAS_LEVELS = (0.0, 0.25, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+FEW_LEVELS = (0.0, 0.5, 0.75, 0.9, 1.0)           # the losses and data-size families
+SIZES = (192, 768)                                # data size (48 comes from the captions family)
+SEEDS = (0, 1, 2, 3, 4)
+NOISE = {0: -0.02, 1: -0.01, 2: 0.0, 3: 0.01, 4: 0.02}   # per seed: mean 0
+OUTCOME_WORDS = set(V.OUTCOMES)
 
 
 @pytest.fixture(autouse=True)
@@ -31,151 +41,444 @@ def close_figures():
     plt.close("all")
 
 
-def settings(levels=LEVELS):
-    """(loss, captions, descriptive_share, caption_templates, bias) of the study's grid shape."""
-    out = [("pairwise", c, s, 1, b) for b in levels
-           for c, s in (("undescriptive", 1.0), ("descriptive", 1.0), ("descriptive", 0.5))]
-    out += [(loss, c, 1.0, 1, b) for loss in ("clip", "siglip") for c in ("undescriptive", "descriptive")
-            for b in levels if b in (0.0, 0.75, 0.95)]
-    out += [("image_only", "undescriptive", 1.0, 1, b) for b in levels]
-    out += [("pairwise", "descriptive", 1.0, 4, b) for b in levels if b in (0.0, 0.95)]
+# ---------------------------------------------------------------- a synthetic table like the new grid
+
+
+def settings(levels=BIAS_LEVELS, few=FEW_LEVELS, sizes=SIZES) -> list:
+    """(family, loss, captions, descriptive_share, caption_templates, bias, n_train_per_group)."""
+    out = [("captions", "pairwise", c, s, 1, b, 48) for b in levels
+           for c, s in (("undescriptive", 1.0), ("descriptive", 1.0), ("descriptive", 0.5), ("background", 1.0))]
+    out += [("image_only", "image_only", "undescriptive", 1.0, 1, b, 48) for b in levels]
+    out += [("losses", loss, c, 1.0, 1, b, 48) for loss in ("clip", "siglip")
+            for c in ("undescriptive", "descriptive") for b in few]
+    out += [("variability", "pairwise", "descriptive", 1.0, 4, b, 48) for b in (0.0, 0.75)]
+    out += [("data_size", "pairwise", c, 1.0, 1, b, n) for n in sizes for c in ("undescriptive", "descriptive")
+            for b in few]
     return out
 
 
-def minority(loss, captions, bias, help_=0.2):
-    """Known minority-group accuracy: 0.9 without bias, falling with bias; descriptive captions
-    add `help_` under bias."""
-    value = 0.9 - 0.6 * bias
-    return value + (help_ * bias if captions == "descriptive" and loss != "image_only" else 0.0)
+def _clip(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
 
 
-def synthetic_table(seeds=SEEDS, levels=LEVELS, help_=0.2) -> pd.DataFrame:
+def minority(loss, captions, bias, n, help_):
+    """Minority-group accuracy before noise: 0.9 without bias, falling to a floor of exactly 0 from
+    bias 0.9 on; below the floor descriptive captions add help_ * bias, more with more data."""
+    value = max(0.0, 0.9 - bias)
+    if captions == "descriptive" and loss != "image_only" and bias < 0.9:
+        value += help_ * bias * (1 + np.log2(n / 48) / 4)
+    if captions == "background":
+        value -= 0.05 * bias
+    return value
+
+
+def synthetic_table(seeds=SEEDS, help_=0.2, levels=BIAS_LEVELS, few=FEW_LEVELS, sizes=SIZES) -> pd.DataFrame:
     rows = []
-    for (loss, captions, share, templates, bias), seed in itertools.product(settings(levels), seeds):
+    for (family, loss, captions, share, templates, bias, n), seed in itertools.product(
+            settings(levels, few, sizes), seeds):
         noise = NOISE.get(seed, 0.0)
-        low = minority(loss, captions, bias, help_) + noise
-        acc = {"horse_grass": 0.9 + 0.05 * bias + noise, "camel_desert": 0.9 + 0.05 * bias + noise,
-               "horse_desert": low, "camel_grass": low + 0.02}
-        summary = accuracy_summary(acc)
+        low = minority(loss, captions, bias, n, help_)
+        floor = low <= 0.0
+        major = _clip(0.9 + 0.1 * bias + noise)
+        acc = {"horse_grass": major, "camel_desert": major, "horse_desert": 0.0 if floor else _clip(low + noise),
+               "camel_grass": 0.0 if floor else _clip(low + 0.02 + noise)}
         descriptive = captions == "descriptive"
-        rows.append({
-            "run": f"{loss}-{captions}-{share}-{templates}-{bias}-{seed}", "name": "synthetic", "loss": loss,
-            "captions": captions, "descriptive_share": share, "caption_templates": templates, "bias": bias,
-            "seed": seed, **{f"acc_{g}": v for g, v in acc.items()}, **summary,
-            "probe_animal_acc": 0.95 - 0.2 * bias + noise, "probe_background_acc": 0.8 + 0.1 * bias + noise,
+        row = {"run": f"{family}-{loss}-{captions}-{share}-{templates}-{bias}-{n}-{seed}", "name": family,
+               "loss": loss, "captions": captions, "descriptive_share": share, "caption_templates": templates,
+               "bias": bias, "n_train_per_group": n, "seed": seed, "steps": 1000,
+               **{f"acc_{g}": v for g, v in acc.items()}, **accuracy_summary(acc),
+               "headline_prompts": "classifier" if loss == "image_only" else "pooled" if descriptive else "class"}
+        if loss != "image_only":
+            # the other prompt set: "horse" / "camel" a little worse for descriptive models, the four
+            # captions a little better for the others (floors and ceilings stay where they are)
+            shift = -0.05 if descriptive else 0.03
+            other = {g: v if g in GROUP_NAMES[:2] or v in (0.0, 1.0) else _clip(v + shift) for g, v in acc.items()}
+            for name, values in ({"pooled": acc, "class": other} if descriptive else
+                                 {"class": acc, "pooled": other}).items():
+                row.update({f"zs_{name}_acc_{g}": values[g] for g in GROUP_NAMES})
+                row.update({f"zs_{name}_{k}": v for k, v in accuracy_summary(values).items()})
+        row.update({
+            "probe_animal_acc": 0.95 - 0.2 * bias + (0.02 if descriptive else 0.0) + noise,
+            "probe_background_acc": 0.8 + 0.1 * bias + (0.05 if captions == "background" else 0.0) + noise,
+            "probe_animal_acc_pixels": 0.7 + noise, "probe_background_acc_pixels": 0.9 + noise,
+            "probe_animal_acc_random": 0.75 + noise, "probe_background_acc_random": 0.92 + noise,
             "silhouette_animal_image": 0.3 - 0.2 * bias + noise,
             "silhouette_background_image": 0.05 + 0.2 * bias + (0.1 if descriptive else 0) + noise,
             "silhouette_group_image": 0.1 + noise,
             "silhouette_animal_text": math.nan if loss == "image_only" else 0.5 + noise,
             "silhouette_background_text": math.nan if loss == "image_only" else (0.6 if descriptive else -0.1) + noise,
             "silhouette_group_text": math.nan if loss == "image_only" else 0.2 + noise,
-        })
+            "majority_share": 1.0 if bias == 1 else 48 / (48 + round((1 - bias) * 48)),
+            "n_train": 2 * n + 2 * round((1 - bias) * n), "train_seconds": 1.0, "final_loss": 0.1})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def df():
     return R.tidy(synthetic_table())
 
 
+@pytest.fixture(scope="module")
+def summary(df):
+    return R.summarise(df)
+
+
+def hand_table(arms: dict, metric: str = "worst_group_acc") -> pd.DataFrame:
+    """A hand-made table: {(variant, bias): [value per seed]} for the pairwise loss, 48 per group."""
+    rows = [{"run": f"{v}-{b}-{s}", "loss": "pairwise", "variant": v, "bias": b, "n_train_per_group": 48, "seed": s,
+             metric: x} for (v, b), values in arms.items() for s, x in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+A = {"loss": "pairwise", "variant": "descriptive", "bias": 0.9}
+B = {"loss": "pairwise", "variant": "undescriptive", "bias": 0.9}
+
+
+# ---------------------------------------------------------------- rows, levels and differences
+
+
 def test_variants_and_derived_columns(df):
-    assert set(df["variant"]) == {"undescriptive", "descriptive", "descriptive_share_0.5",
+    assert set(df["variant"]) == {"undescriptive", "descriptive", "descriptive_share_0.5", "background",
                                   "descriptive_templates_4", "image_only"}
-    assert R.variant_of("pairwise", "descriptive", 0.5, 1) in R.CAPTION_VARIANTS   # the sweep's names
+    assert R.variant_of("pairwise", "background", 1.0, 1) == "background"
+    assert R.variant_of("clip", "descriptive", 0.5, 4) == "descriptive_share_0.5_templates_4"
     row = R.select(df, loss="pairwise", variant="undescriptive", bias=0.75, seed=1).iloc[0]
-    assert row["majority_acc"] == pytest.approx(0.9375)
-    assert row["minority_acc"] == pytest.approx(0.46)
-    assert row["gap"] == pytest.approx(row["majority_acc"] - row["minority_acc"])
+    assert row["majority_acc"] == pytest.approx(0.965) and row["minority_acc"] == pytest.approx(0.15)
+    assert row["zs_pooled_minority_acc"] == pytest.approx(0.18)        # +0.03 on the minority groups
+    # without n_train_per_group, a setting is the base size's (the data-size family is left out)
+    assert set(R.select(df, loss="pairwise", variant="descriptive", bias=0.5)["n_train_per_group"]) == {48}
+    assert len(R.select(df, loss="pairwise", variant="descriptive", bias=0.5, n_train_per_group=768)) == 5
 
 
-def test_summary_has_the_mean_and_t_interval_over_seeds(df):
-    s = R.summarise(df)
-    assert len(s) == len(settings()) and (s["n_seeds"] == 3).all()
-    row = s[(s["loss"] == "pairwise") & (s["variant"] == "undescriptive") & np.isclose(s["bias"], 0.75)].iloc[0]
-    half = stats.t.ppf(0.975, 2) * 0.01 / math.sqrt(3)
-    assert row["majority_acc_mean"] == pytest.approx(0.9375)
-    assert (row["majority_acc_low"], row["majority_acc_high"]) == pytest.approx((0.9375 - half, 0.9375 + half))
-    image_only = s[s["variant"] == "image_only"]
-    assert image_only["silhouette_background_text_mean"].isna().all()     # no text tower
+def test_variant_names_are_the_sweeps():
+    from dualenc.sweep import CAPTION_VARIANTS
+    for name, changes in CAPTION_VARIANTS.items():
+        assert R.variant_of("pairwise", changes["captions"], changes.get("descriptive_share", 1.0),
+                            changes.get("caption_templates", 1)) == name
+    assert R.CAPTION_VARIANTS == tuple(CAPTION_VARIANTS) and "background" in R.CAPTION_VARIANTS
 
 
-def test_tidy_with_a_grid_needs_every_run_of_it():
-    grid = ci_grid()
-    with pytest.raises(ValueError, match=f"{len(grid)} of the grid's {len(grid)} runs"):
-        R.tidy(synthetic_table(), grid)
+def test_level_intervals_stay_inside_the_unit_interval():
+    values = [0.184, 0.9, 1.0, 1.0, 1.0]
+    assert mean_ci(values)[2] > 1.0                                    # a t interval leaves [0, 1] here ...
+    table = hand_table({("descriptive", 0.0): values})
+    r = R.interval(table, "worst_group_acc", loss="pairwise", variant="descriptive", bias=0.0)
+    assert 0.0 <= r["low"] <= r["mean"] <= r["high"] <= 1.0            # ... the bootstrap interval does not
+    assert r["high"] == 1.0 and r["n"] == 5
+
+
+def test_every_level_interval_of_the_summary_is_inside_its_range(summary):
+    for metric in R.METRICS:
+        if f"{metric}_mean" not in summary:
+            continue
+        lo, hi = R.bounds(metric)
+        part = summary[[f"{metric}_{s}" for s in ("low", "mean", "high")]].dropna()
+        assert len(part), metric
+        assert (part.iloc[:, 0] >= lo).all() and (part.iloc[:, 2] <= hi).all(), metric
+        assert (part.iloc[:, 0] <= part.iloc[:, 1] + 1e-12).all() and (part.iloc[:, 1] <= part.iloc[:, 2] + 1e-12).all()
+
+
+def test_level_intervals_are_deterministic_and_a_bootstrap(df):
+    first, second = R.summarise(df), R.summarise(df)
+    pd.testing.assert_frame_equal(first, second)
+    row = first[(first["variant"] == "undescriptive") & np.isclose(first["bias"], 0.75)
+                & (first["n_train_per_group"] == 48)].iloc[0]
+    # five seeds with noise -0.02..0.02: a t interval would be +-0.0196; the percentile bootstrap of
+    # the mean is narrower (about +-0.0113) and lies within the values' range
+    assert row["worst_group_acc_mean"] == pytest.approx(0.15)
+    assert 0.005 < row["worst_group_acc_high"] - 0.15 < 0.015 and 0.005 < 0.15 - row["worst_group_acc_low"] < 0.015
+
+
+def test_one_seed_has_no_interval_and_decides_nothing():
+    table = hand_table({("descriptive", 0.9): [0.4], ("undescriptive", 0.9): [0.1]})
+    r = R.interval(table, "worst_group_acc", **A)
+    assert r["mean"] == 0.4 and math.isnan(r["low"]) and math.isnan(r["high"])
+    assert V.compare(table, "worst_group_acc", A, B)["outcome"] == "inconclusive"
+    assert R.interval_text(0.4, math.nan, math.nan) == "0.400"
 
 
 def test_paired_difference_is_taken_seed_by_seed(df):
     a = {"loss": "pairwise", "variant": "descriptive", "bias": 0.75}
     b = {"loss": "pairwise", "variant": "undescriptive", "bias": 0.75}
     d = R.paired_difference(df, "acc_horse_desert", a, b)
-    # the seed noise cancels in each pair: the difference is exactly 0.2 * 0.75 with no spread
-    assert d["mean"] == pytest.approx(0.15) and d["low"] == pytest.approx(0.15) and d["n"] == 3
+    # the seed noise cancels in each pair: exactly 0.2 * 0.75 with no spread
+    assert d["mean"] == pytest.approx(0.15) and d["low"] == pytest.approx(0.15) and d["n"] == 5
+    assert (d["mean_a"], d["mean_b"]) == pytest.approx((0.30, 0.15))
+
+
+def test_paired_difference_needs_matching_seeds(df):
+    a = {"loss": "pairwise", "variant": "descriptive", "bias": 0.75}
+    b = {"loss": "pairwise", "variant": "undescriptive", "bias": 0.75}
+    fewer = df[~((df["seed"] == 2) & (df["variant"] == "undescriptive"))]
     with pytest.raises(ValueError, match="cannot pair"):
-        R.paired_difference(df[~((df["seed"] == 2) & (df["variant"] == "undescriptive"))], "gap", a, b)
-    with pytest.raises(ValueError, match="no runs"):
-        R.interval(df, "gap", loss="pairwise", variant="descriptive", bias=0.5)
+        R.paired_difference(fewer, "gap", a, b)
+    with pytest.raises(ValueError, match="cannot pair"):
+        V.compare(fewer, "gap", a, b)                     # a pairing error is not hidden as "not run"
+    with pytest.raises(R.MissingSetting, match="no runs"):
+        R.interval(df, "gap", loss="pairwise", variant="descriptive", bias=0.3)
+    assert V.compare(df, "gap", {**a, "bias": 0.3}, b)["outcome"] == V.NOT_RUN
+    doubled = pd.concat([df, df.assign(run=df["run"] + "-again")])
+    with pytest.raises(ValueError, match="several runs per seed"):
+        R.paired_difference(doubled, "gap", a, b)
 
 
-def test_change_phrase_follows_the_interval():
-    assert R.change_phrase(0.01, 0.2) == "raised"
-    assert R.change_phrase(-0.2, -0.01) == "lowered"
-    assert R.change_phrase(-0.1, 0.2) == "did not measurably change"
-    assert R.change_phrase(math.nan, math.nan) == "did not measurably change"
+def test_interval_text():
     assert R.interval_text(0.5, 0.4, 0.6) == "0.500 [0.400, 0.600]"
-    assert R.interval_text(0.5, math.nan, math.nan) == "0.500" and R.interval_text(math.nan, 0, 0) == "n/a"
+    assert R.interval_text(0.05, -0.01, 0.1, digits=2, signed=True) == "+0.05 [-0.01, +0.10]"
+    assert R.interval_text(math.nan, 0, 0) == "n/a"
 
 
-def test_claims_are_decided_by_the_interval(df):
-    table = R.claims(df)
-    assert list(table["test"]) == [t[1] for t in R.TESTS]
-    decisions = dict(zip(table["test"], table["decision"]))
-    assert decisions["1a"] == "confirmed" and decisions["4a"] == "confirmed"
-    assert decisions["3a"] == "confirmed" and decisions["3b"] == "confirmed"
-    assert decisions["2a"] == "confirmed" and decisions["2b"] == "confirmed"
-    assert decisions["1c"] == "not confirmed"   # at bias 0 the minority groups are not worse (gap -0.01)
-    values = R.claim_values(table)
-    assert [values[f"claim_{c}"] for c in (1, 2, 3, 4)] == ["not confirmed", "confirmed", "confirmed", "confirmed"]
-    assert values["test_4a"] == pytest.approx(0.15) and values["test_1c_decision"] == "not confirmed"
-    row = table.set_index("test").loc["4a"]
-    assert row["estimate"] == pytest.approx(0.15) and row["n_seeds"] == 3
-    shown = R.claims_display(table)
-    assert shown.loc["4a", "estimate [95% CI]"] == "0.150 [0.150, 0.150]"
-    assert shown.loc["1b", "claim"] == "" and shown.loc["1a", "claim"] == "exp1: " + R.CLAIMS[1][1]
+# ---------------------------------------------------------------- the four outcomes
 
 
-def test_a_claim_flips_when_the_data_flips():
-    hurt = R.tidy(synthetic_table(help_=-0.2))
-    none = R.tidy(synthetic_table(help_=0.0))
-    assert dict(zip(R.claims(hurt)["test"], R.claims(hurt)["decision"]))["4a"] == "not confirmed"
-    assert R.claim_values(R.claims(none))["claim_4"] == "not confirmed"
-    assert R.verdict(hurt)["desc_wga_b095_phrase"] == "lowered"
-    assert R.verdict(hurt)["answer"] == "no"
-    assert R.verdict(none)["answer"] == "not measurably"
+@pytest.mark.parametrize("a_values, b_values, expected, word", [
+    ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], 1, "uninformative"),          # a floor: both arms at 0
+    ([0.01, 0.0, 0.02], [0.0, 0.0, 0.0], 1, "uninformative"),        # within 0.02 of 0, even if a - b > 0
+    ([1.0, 1.0, 0.99], [1.0, 0.99, 1.0], 1, "uninformative"),        # a ceiling
+    ([0.30, 0.10, 0.22], [0.20, 0.20, 0.20], 1, "inconclusive"),     # the interval spans 0
+    ([0.10, 0.12, 0.11], [0.40, 0.41, 0.43], 1, "contradicted"),     # a clear negative
+    ([0.40, 0.41, 0.43], [0.10, 0.12, 0.11], 1, "supported"),        # a clear positive
+    ([0.10, 0.12, 0.11], [0.40, 0.41, 0.43], -1, "supported"),       # ... as expected, when a drop is claimed
+    ([0.0, 0.0, 0.0], [0.50, 0.52, 0.51], 1, "contradicted"),        # one arm at the floor is informative
+])
+def test_outcome_on_hand_made_tables(a_values, b_values, expected, word):
+    table = hand_table({("descriptive", 0.9): a_values, ("undescriptive", 0.9): b_values})
+    r = V.compare(table, "worst_group_acc", A, B, expected=expected)
+    assert r["outcome"] == word
+    assert r["n"] == 3 and r["mean"] == pytest.approx(np.mean(a_values) - np.mean(b_values))
 
 
-def test_verdict_numbers_and_phrases(df):
-    v = R.verdict(df)
-    assert v["n_runs"] == len(df) and v["n_seeds"] == 3 and v["bias_levels"] == "0, 0.75, 0.95"
-    assert v["desc_wga_b095"] == pytest.approx(0.2 * 0.95) and v["desc_wga_b095_phrase"] == "raised"
-    assert v["desc_wga_b000_phrase"] == "did not measurably change"
+def test_outcome_rules():
+    assert V.outcome(0.01, 0.2) == "supported" and V.outcome(-0.2, -0.01) == "contradicted"
+    assert V.outcome(-0.2, -0.01, expected=-1) == "supported"
+    assert V.outcome(-0.1, 0.2) == "inconclusive" and V.outcome(0.0, 0.2) == "inconclusive"   # touching 0
+    assert V.outcome(math.nan, math.nan) == "inconclusive"
+    assert V.outcome(0.55, 0.7, threshold=0.5) == "supported" and V.outcome(0.4, 0.6, threshold=0.5) == "inconclusive"
+    # the floor / ceiling rule comes first, needs every arm there, and two arms at least
+    assert V.outcome(0.01, 0.02, arms=(0.015, 0.0)) == "uninformative"
+    assert V.outcome(0.01, 0.02, arms=(0.03, 0.0)) == "supported"
+    assert V.outcome(0.9, 1.0, arms=(0.995,)) == "supported"
+    assert V.outcome(-0.02, -0.01, arms=(0.98, 1.0)) == "uninformative"
+    assert V.outcome(-0.02, -0.01, arms=(-0.99, -1.0), limits=(-1, 1)) == "uninformative"
+    assert V.at_floor_or_ceiling([0.02, 0.0]) and not V.at_floor_or_ceiling([0.021, 0.0])
+    with pytest.raises(ValueError, match="expected"):
+        V.outcome(0.1, 0.2, expected=0)
+
+
+def test_direction_words_come_only_from_a_decided_interval():
+    assert V.direction({"outcome": "supported", "mean": 0.1}) == "higher"
+    assert V.direction({"outcome": "supported", "mean": -0.1}, up="rose", down="fell") == "fell"
+    assert V.direction({"outcome": "contradicted", "mean": -0.1}) == "lower"
+    for word in ("inconclusive", "uninformative", V.NOT_RUN):
+        phrase = V.direction({"outcome": word, "mean": 0.3})
+        assert "higher" not in phrase.replace("clearly higher", "") and "lower" not in phrase
+
+
+# ---------------------------------------------------------------- the original's claims
+
+
+def test_claims_get_one_of_the_four_outcomes(df):
+    table = V.claims(df)
+    assert list(table["test"]) == [t.test for t in V.TESTS]
+    assert set(table["outcome"]) <= OUTCOME_WORDS
+    outcomes = dict(zip(table["test"], table["outcome"]))
+    assert outcomes["1a"] == outcomes["1b"] == "supported"
+    assert outcomes["1c"] == "contradicted"     # at bias 0 the minority groups are 0.01 better
+    assert outcomes["3a"] == "supported" and outcomes["3b"] == "supported"   # a claimed drop, found
+    assert outcomes["4a"] == "supported"
+    values = V.claim_values(table)
+    assert [values[f"claim_{c}"] for c in (1, 2, 3, 4)] == ["contradicted", "supported", "supported", "supported"]
+    assert values["test_4a"] == pytest.approx(0.15) and values["claim_4_set_aside"] == "none"
+    shown = V.claims_display(table)
+    assert shown.loc["4a", "estimate [95% CI]"] == "+0.150 [+0.150, +0.150]"
+    assert shown.loc["1a", "estimate [95% CI]"].startswith("0.90")                 # a level: no sign
+    assert shown.loc["1b", "claim"] == "" and shown.loc["1a", "claim"].startswith("exp1 (contradicted): ")
+
+
+def test_a_claim_follows_the_data():
+    hurt, none = R.tidy(synthetic_table(help_=-0.2)), R.tidy(synthetic_table(help_=0.0))
+    assert dict(zip(V.claims(hurt)["test"], V.claims(hurt)["outcome"]))["4a"] == "contradicted"
+    assert V.claim_values(V.claims(none))["claim_4"] == "inconclusive"     # identical arms: the interval is 0
+
+
+def test_a_claim_at_a_ceiling_is_uninformative(df):
+    ceiling = df.copy()
+    for g in GROUP_NAMES:                    # every group perfect at bias 0 and 0.75: no room to show a change
+        ceiling.loc[ceiling["bias"].isin([0.0, 0.75]), f"acc_{g}"] = 1.0
+    ceiling = R.tidy(ceiling.drop(columns=["majority_acc", "minority_acc"]))
+    values = V.claim_values(V.claims(ceiling))
+    assert values["test_1c_outcome"] == values["test_3a_outcome"] == values["test_3b_outcome"] == "uninformative"
+    assert values["claim_3"] == "uninformative"
+    assert values["claim_1"] == "supported" and values["claim_1_set_aside"] == "1c"
+
+
+def test_claim_outcome_combines_tests():
+    assert V.claim_outcome(["supported", "supported"]) == "supported"
+    assert V.claim_outcome(["supported", "uninformative"]) == "supported"
+    assert V.claim_outcome(["supported", "inconclusive"]) == "inconclusive"
+    assert V.claim_outcome(["inconclusive", "contradicted"]) == "contradicted"
+    assert V.claim_outcome(["uninformative", "uninformative"]) == "uninformative"
+    assert V.claim_outcome([V.NOT_RUN]) == V.NOT_RUN
+
+
+# ---------------------------------------------------------------- captions, measure by measure
+
+
+def test_caption_comparison_on_every_measure(df):
+    cap = V.caption_comparison(df)
+    assert set(cap["measure"]) == set(V.CAPTION_MEASURES)
+    assert sorted(cap["bias"].unique()) == list(BIAS_LEVELS)
+    assert set(cap["outcome"]) <= OUTCOME_WORDS
+    at = cap[np.isclose(cap["bias"], 0.75)].set_index("key")["outcome"].to_dict()
+    assert at == {"wga": "supported", "wga_class": "supported", "wga_pooled": "supported",
+                  "majority": "inconclusive", "probe": "supported"}
+    floor = cap[cap["bias"] >= 0.9]
+    assert (floor.loc[floor["key"].isin(V.WORST_GROUP), "outcome"] == "uninformative").all()
+    shown = V.comparison_display(cap, [0.75])
+    assert shown.loc[("0.75", V.CAPTION_MEASURES["worst_group_acc"].label), "outcome"] == "supported"
+
+
+def test_agreement_says_where_the_measures_agree(df):
+    cap = V.caption_comparison(df)
+    status, sentence = V.agreement(cap, 0.75)
+    assert status == "partly agree"          # higher on four measures, majority accuracy unclear
+    assert "higher on worst-group accuracy in each model's own words (+0.15 [+0.15, +0.15])" in sentence
+    assert "neither clearly higher nor lower on majority-group accuracy" in sentence and "lower on" not in \
+        sentence.replace("higher nor lower on", "")
+    status, sentence = V.agreement(cap, 0.95)
+    assert status == "agree" and "cannot be told apart on worst-group accuracy" in sentence
+    only_floor = cap[cap["key"].isin(V.WORST_GROUP)]
+    assert V.agreement(only_floor, 1.0)[0] == "uninformative"
+    mixed = cap.copy()
+    mixed.loc[np.isclose(mixed["bias"], 0.75) & (mixed["key"] == "wga_class"), "outcome"] = "contradicted"
+    assert V.agreement(mixed, 0.75)[0] == "disagree"
+    assert V.agreement(cap, 0.3)[0] == V.NOT_RUN
+    unclear = cap.copy()
+    unclear.loc[np.isclose(unclear["bias"], 0.75), "outcome"] = "inconclusive"
+    status, sentence = V.agreement(unclear, 0.75)
+    assert status == "inconclusive" and "higher on" not in sentence.replace("clearly higher nor lower on", "")
+
+
+def test_background_control_and_probe_references(df):
+    bg = V.caption_comparison(df, variant="background", measures=V.BACKGROUND_MEASURES)
+    at = bg[np.isclose(bg["bias"], 0.75)].set_index("key")["outcome"].to_dict()
+    assert at["probe_background"] == "supported" and at["wga"] == "contradicted"
+    refs = V.probe_references(df, levels=[0.0, 0.75])
+    assert set(refs["reference"]) == {"pixels", "random"} and set(refs["outcome"]) == {"supported"}
+    row = refs[(refs["variant"] == "descriptive") & (refs["bias"] == 0.75) & (refs["reference"] == "pixels")].iloc[0]
+    assert row["estimate"] == pytest.approx(0.95 - 0.15 + 0.02 - 0.7)
+
+
+# ---------------------------------------------------------------- data size, the verdict
+
+
+def test_data_size_result(df):
+    ds = V.data_size_comparison(df)
+    assert list(dict.fromkeys(ds["n_train_per_group"])) == ["48", "192", "768", "768 - 48"]
+    assert set(ds["outcome"]) <= OUTCOME_WORDS
+    at = ds[np.isclose(ds["bias"], 0.75)].set_index("n_train_per_group")
+    assert at.loc["768", "estimate"] == pytest.approx(0.15 * 2) and at.loc["768 - 48", "outcome"] == "supported"
+    assert V.scale_summary(ds)[0] == "does not change"
+    # make the smallest size's effect unclear: descriptive = undescriptive plus seed noise of both signs
+    unclear = df.copy()
+    rows = (unclear["variant"] == "descriptive") & (unclear["n_train_per_group"] == 48) & (unclear["bias"] == 0.75)
+    und = R.by_seed(df, "worst_group_acc", {**V.UND, "bias": 0.75})
+    unclear.loc[rows, "worst_group_acc"] = [und[s] + 0.03 * (s - 2) for s in unclear.loc[rows, "seed"]]
+    status, sentence = V.scale_summary(V.data_size_comparison(unclear))
+    assert status == "changes" and "inconclusive with 48, supported with 192, supported with 768" in sentence
+    assert V.data_size_comparison(df[df["n_train_per_group"] == 48]).empty
+    assert V.scale_summary(V.data_size_comparison(df[df["n_train_per_group"] == 48]))[0] == V.NOT_RUN
+
+
+def test_verdict_gives_every_key_an_outcome_word(df):
+    v = V.verdict(df)
+    outcomes = {k: w for k, w in v.items() if k.endswith("_outcome")}
+    assert len(outcomes) > 60 and set(outcomes.values()) <= OUTCOME_WORDS      # the full grid: nothing "not run"
+    assert v["n_runs"] == len(df) and v["seeds_text"] == "5" and (v["orig_bias"], v["strong_bias"]) == (0.75, 0.9)
+    assert v["cap_orig_wga"] == pytest.approx(0.15) and v["cap_orig_wga_outcome"] == "supported"
+    assert v["cap_strong_wga_outcome"] == "uninformative" and v["cap_strong_agreement"] == "agree"
+    assert v["bias_undescriptive_outcome"] == "supported"                  # bias lowers worst-group accuracy
+    assert v["ds_changes"] == "does not change" and v["ds_small_n"] == 48 and v["ds_large_n"] == 768
     assert v["answer"] == "yes" and v["xue_phrase"] == "agrees with"
-    assert v["bias_wga_image_only_phrase"] == "fell"
-    assert v["desc_vs_image_only_b095_phrase"] == "above"
-    assert v["wga_undescriptive_b075"] == pytest.approx(0.45)
-    assert set(v) >= {"templates_wga_b000", "templates_wga_b095", "clip_desc_wga_b095", "siglip_desc_wga_b095"}
+    assert v["answer_sentence"].startswith("At bias 0.75, compared with")
+    assert v["cap_n_rows"] == sum(v[f"cap_n_{w}"] for w in V.OUTCOMES)
+    # plain Python values: myst-nb's {glue:text} formats "0.15", not "np.float64(0.15)"
+    assert not [k for k, x in {**v, **V.claim_values(V.claims(df))}.items() if isinstance(x, np.generic)]
 
 
-def test_tables_hold_one_cell_per_method_and_bias(df):
-    s = R.summarise(df)
-    t = R.wide_table(s, "worst_group_acc", R.LOSS_METHODS, digits=3)
-    assert t.shape == (7, 3) and list(t.columns) == ["bias 0", "bias 0.75", "bias 0.95"]
-    assert t.loc['pairwise, "horse" / "camel"', "bias 0.75"].startswith("0.450 [")
-    var = R.wide_table(s, "worst_group_acc", R.VARIABILITY_METHODS)     # where every method was run
-    assert list(var.columns) == ["bias 0", "bias 0.95"]
-    var = R.wide_table(s, "worst_group_acc", R.VARIABILITY_METHODS, levels=LEVELS)
-    assert var.loc["pairwise, descriptive, 4 templates"].tolist()[1] == "not run"
-    assert var.loc["pairwise, descriptive", "bias 0.75"].startswith("0.60 [")         # 0.45 + 0.2 * 0.75
+@pytest.mark.parametrize("help_, word", [
+    (-0.2, "no"),
+    (0.0, "no"),            # no help in the model's own words, and lower with the other prompt sets
+    (0.04, "mixed"),        # +0.03 in its own words, -0.02 with "horse" / "camel"
+])
+def test_the_answer_follows_the_outcomes(help_, word):
+    v = V.verdict(R.tidy(synthetic_table(help_=help_)))
+    assert v["answer"] == word and v["xue_phrase"] == V.ANSWER_WORDS[word]
+
+
+def test_the_answer_when_measures_disagree_or_sit_at_floors(df):
+    cap = V.caption_comparison(df)
+    assert V.answer(cap, [0.75, 0.9]) == "yes"
+    assert V.answer(cap, [0.9, 0.95]) == "uninformative"                  # floors at both levels
+    mixed = cap.copy()
+    mixed.loc[np.isclose(mixed["bias"], 0.75) & (mixed["key"] == "wga_class"), "outcome"] = "contradicted"
+    assert V.answer(mixed, [0.75, 0.9]) == "mixed"
+    headline_only = cap.copy()
+    headline_only.loc[headline_only["key"].isin(["wga_class", "wga_pooled"]), "outcome"] = "inconclusive"
+    assert V.answer(headline_only, [0.75, 0.9]) == "partly"
+    unclear = cap.copy()
+    unclear.loc[np.isclose(unclear["bias"], 0.75), "outcome"] = "inconclusive"
+    assert V.answer(unclear, [0.75, 0.9]) == "inconclusive"
+
+
+def test_verdict_on_a_small_grid_marks_what_was_not_run():
+    small = R.tidy(synthetic_table(seeds=(0, 1), levels=(0.0, 0.75, 0.95), few=(0.0, 0.75, 0.95), sizes=()))
+    small = small[small["name"] != "variability"]
+    v = V.verdict(small)
+    assert v["strong_bias"] == 0.95 and v["ds_sizes"] == V.NOT_RUN and v["ds_changes"] == V.NOT_RUN
+    assert v["templates_orig_outcome"] == V.NOT_RUN and math.isnan(v["templates_orig"])
+    assert set(w for k, w in v.items() if k.endswith("_outcome")) <= OUTCOME_WORDS | {V.NOT_RUN}
+    assert v.keys() == V.verdict(R.tidy(synthetic_table())).keys()      # the same glue keys for every grid
+
+
+def fake_runs(values: dict) -> dict:
+    """exp1..exp4 -> [run per seed] with only what comparison_effects reads."""
+    from types import SimpleNamespace as NS
+    return {name: [NS(metrics={"worst_group_acc": v}, config=NS(train=NS(seed=s))) for s, v in enumerate(vs)]
+            for name, vs in values.items()}
+
+
+def test_comparison_page_effects_are_paired_and_decided():
+    from dualenc.notebook_helpers import comparison_effects
+    runs = fake_runs({"exp1": [0.60, 0.62, 0.64], "exp2": [0.61, 0.64, 0.64],     # +0.01, +0.02, 0: spans 0
+                      "exp3": [0.00, 0.00, 0.01], "exp4": [0.01, 0.00, 0.00]})    # both at the floor
+    e = comparison_effects(runs)
+    assert e["captions_unbiased"]["mean"] == pytest.approx(0.01) and e["captions_unbiased"]["n"] == 3
+    assert e["captions_unbiased"]["outcome"] == "inconclusive"
+    assert e["captions_unbiased"]["words"].startswith("not clearly different")
+    assert e["captions_biased"]["outcome"] == "uninformative"                   # a floor, not "no change"
+    assert e["bias_undescriptive"]["outcome"] == "supported"                    # a drop, as claimed
+    assert e["bias_undescriptive"]["words"] == "lower"
+    one = comparison_effects(fake_runs({"exp1": [0.5], "exp2": [0.7], "exp3": [0.2], "exp4": [0.1]}))
+    assert one["captions_unbiased"]["outcome"] == "inconclusive"                # one seed decides nothing
+    assert one["captions_unbiased"]["words"] == "above" and one["captions_biased"]["words"] == "below"
+    with pytest.raises(ValueError, match="cannot pair"):
+        comparison_effects(fake_runs({"exp1": [0.5, 0.6], "exp2": [0.7], "exp3": [0.2], "exp4": [0.1]}))
+
+
+# ---------------------------------------------------------------- tables and figures
+
+
+def test_tables_hold_one_cell_per_method_and_bias(summary):
+    t = R.wide_table(summary, "worst_group_acc", R.LOSS_METHODS, digits=3)
+    assert t.shape == (7, 5) and list(t.columns) == ["bias 0", "bias 0.5", "bias 0.75", "bias 0.9", "bias 1"]
+    assert t.loc['pairwise, "horse" / "camel"', "bias 0.75"].startswith("0.150 [")
+    assert t.loc['pairwise, "horse" / "camel"', "bias 0.9"] == "0.000 [0.000, 0.000]"
+    var = R.wide_table(summary, "worst_group_acc", R.VARIABILITY_METHODS, levels=[0.0, 0.5])
+    assert var.loc["pairwise, descriptive, 4 templates", "bias 0.5"] == "not run"
+    big = R.wide_table(summary, "worst_group_acc", [("pairwise", "descriptive")], levels=[0.75], n=768)
+    assert big.iloc[0, 0].startswith("0.45")                    # 0.15 + 0.2 * 0.75 * 2
 
 
 def lines_and_bands(ax):
@@ -184,47 +487,57 @@ def lines_and_bands(ax):
     return labels, bands
 
 
-def test_headline_figure_has_a_line_and_band_per_variant(df):
-    fig = R.plot_headline(R.summarise(df))
+def test_headline_figure_has_a_line_and_band_per_variant(summary):
+    fig = R.plot_headline(summary)
     assert len(fig.axes) == 3
     expected = [R.VARIANTS[v][0] for v in (*R.CAPTION_VARIANTS, "image_only")]
     for ax in fig.axes:
         labels, bands = lines_and_bands(ax)
-        assert [lab for lab in labels if lab != "chance"] == expected and len(bands) == 4
-        assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.75", "0.95"]
+        assert [lab for lab in labels if lab != "chance"] == expected and len(bands) == 5
+        assert [t.get_text() for t in ax.get_xticklabels()] == [f"{b:g}" for b in BIAS_LEVELS]
+        for band in bands:                                   # every band inside [0, 1]
+            y = band.get_paths()[0].vertices[:, 1]
+            assert y.min() >= 0.0 and y.max() <= 1.0
     worst = fig.axes[0].get_lines()[0]
-    assert np.allclose(worst.get_ydata(), [0.9, 0.45, 0.33])    # undescriptive minority: 0.9 - 0.6 b
+    assert np.allclose(worst.get_ydata()[:3], [0.9, 0.65, 0.4])   # undescriptive, base size only
 
 
-def test_probe_and_silhouette_figures(df):
-    s = R.summarise(df)
-    probes = R.plot_probes(s)
-    assert len(probes.axes) == 2 and all(len(lines_and_bands(ax)[1]) == 4 for ax in probes.axes)
-    sil = R.plot_silhouettes(s)
-    titles = [ax.get_title() for ax in sil.axes]
-    assert titles == ["silhouette by background, image", "silhouette by background, text",
-                      "silhouette by animal, image", "silhouette by animal, text"]
-    # the image-only baseline has no text embeddings: no line in the text panels
-    assert len(lines_and_bands(sil.axes[1])[1]) == 3 and len(lines_and_bands(sil.axes[0])[1]) == 4
+def test_probe_figure_shows_pixel_and_random_references(summary):
+    fig = R.plot_probes(summary)
+    labels, bands = lines_and_bands(fig.axes[0])
+    assert {"raw pixels", "random-init encoder"} <= set(labels) and len(bands) == 5
+    pixels = next(line for line in fig.axes[0].get_lines() if line.get_label() == "raw pixels")
+    assert np.allclose(pixels.get_ydata(), 0.7)
 
 
-def test_interval_figures_have_an_errorbar_per_method(df):
-    s = R.summarise(df)
-    fig = R.plot_losses(s)
-    assert len(fig.axes) == 1 and len(fig.axes[0].containers) == len(R.LOSS_METHODS)
-    assert all(len(c.lines[0].get_xdata()) == 3 for c in fig.axes[0].containers)
-    var = R.plot_variability(s)
-    assert len(var.axes) == 2
-    assert [len(c.lines[0].get_xdata()) for c in var.axes[0].containers] == [2, 2, 2]   # bias 0 and 0.95
+def test_other_figures(summary, df):
+    sil = R.plot_silhouettes(summary)
+    assert [ax.get_title() for ax in sil.axes] == ["silhouette by background, image", "silhouette by background, text",
+                                                   "silhouette by animal, image", "silhouette by animal, text"]
+    assert len(lines_and_bands(sil.axes[1])[1]) == 4      # no text tower in the image-only baseline
+    assert len(R.plot_prompt_sets(summary).axes) == 2
+    losses = R.plot_losses(summary)
+    assert len(losses.axes[0].containers) == len(R.LOSS_METHODS)
+    assert [len(c.lines[0].get_xdata()) for c in R.plot_variability(summary).axes[0].containers] == [2, 2, 2]
+    size = R.plot_data_size(summary)
+    assert [ax.get_title() for ax in size.axes] == [f"bias {b:g}" for b in FEW_LEVELS]
+    assert [t.get_text() for t in size.axes[0].get_xticklabels()] == ["48", "192", "768"]
+    diffs = R.plot_differences(V.caption_comparison(df), title="x")
+    assert len(diffs.axes[0].containers) == len(V.CAPTION_MEASURES)
+
+
+# ---------------------------------------------------------------- the sweep page, end to end
 
 
 @pytest.mark.slow
 def test_sweep_notebook_runs_on_the_ci_grid(tmp_path):
-    """The results page end to end on the tiny grid (about half a minute): every glue the prose
-    names exists, the figures are images, and a second run trains nothing."""
+    """The results page end to end on the tiny grid: every glue the prose names exists, the figures
+    are images, the answer is one of the verdict's words, and a second run trains nothing."""
     papermill = pytest.importorskip("papermill")
     import nbformat
     from test_notebooks import NOTEBOOKS, glued, referenced_glue_keys
+
+    from dualenc.sweep import ci_grid
 
     def run(name):
         papermill.execute_notebook(str(NOTEBOOKS / "sweep.ipynb"), str(tmp_path / name), kernel_name="python3",
@@ -235,8 +548,12 @@ def test_sweep_notebook_runs_on_the_ci_grid(tmp_path):
     glue = run("first.ipynb")
     assert referenced_glue_keys(nbformat.read(tmp_path / "first.ipynb", as_version=4)) <= set(glue)
     assert glue["sw_n_runs"][0] == glue["sw_n_grid"][0] == len(ci_grid())
-    for fig in ("headline", "probes", "silhouettes", "losses", "variability"):
+    for fig in ("headline", "prompt_sets", "caption_effects", "probes", "silhouettes", "losses"):
         assert "image/png" in glue[f"sw_fig_{fig}"][1]
-    assert glue["sw_answer"][0] in ("yes", "partly", "no", "not measurably")
+    assert glue["sw_answer"][0] in ("yes", "partly", "mixed", "no", "inconclusive", "uninformative")
     assert (tmp_path / "results" / "ci.csv").is_file()  # the grid's table, read as is next time
     assert run("second.ipynb")["sw_sweep_ran"][0] == 0
+
+
+if __name__ == "__main__":
+    synthetic_table().to_csv(sys.argv[1] if len(sys.argv) > 1 else "fake_results.csv", index=False)

@@ -16,7 +16,7 @@ def test_registry_holds_the_original_four():
 
 
 def test_run_store_writes_every_file_and_reuses_finished_runs(tiny, tmp_path, monkeypatch):
-    config = tiny(epochs=3)
+    config = tiny(steps=18)
     record = run_experiment(config, root=tmp_path, progress=False)
     path = run_dir(config, tmp_path)
     assert path.name == config_hash(config) and is_done(path)
@@ -34,7 +34,7 @@ def test_run_store_writes_every_file_and_reuses_finished_runs(tiny, tmp_path, mo
 
 
 def test_unfinished_run_directory_is_redone_and_not_collected(tiny, tmp_path):
-    config = tiny(epochs=2)
+    config = tiny(steps=12)
     path = run_dir(config, tmp_path)
     path.mkdir(parents=True)
     (path / "metrics.json").write_text("{half")

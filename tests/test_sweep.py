@@ -103,4 +103,4 @@ def test_collector_table_matches_a_golden_example(tmp_path):
         {"run": run_b, "name": "losses", "bias": 0.0, "captions": "undescriptive", "seed": 0,
          "loss": "clip", "worst_group_acc": 0.5, "average_acc": 0.75}]), on="run")
     pd.testing.assert_frame_equal(table[golden.columns].reset_index(drop=True), golden, check_dtype=False)
-    assert "model.vision.width" in table and "epochs" in table
+    assert "model.vision.width" in table and "steps" in table

@@ -27,7 +27,7 @@ def test_no_negative_pair_shares_the_positive_caption(tiny, captions, share, tem
 
 
 def test_same_seed_same_metrics(tiny, tmp_path):
-    config = tiny(epochs=8)
+    config = tiny(steps=48)
     a = run_experiment(config, root=tmp_path / "a", progress=False)
     b = run_experiment(config, root=tmp_path / "b", progress=False)
     drop = {"train_seconds"}
@@ -46,8 +46,8 @@ def test_tiny_run_learns_above_chance(tiny, tmp_path, loss):
 
 
 def test_non_finite_loss_is_a_clear_error(tiny, monkeypatch):
-    config = tiny(epochs=2)
+    config = tiny(steps=12)
     dataset = build_dataset(config.data)
     monkeypatch.setattr("dualenc.train.batch_loss", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
-    with pytest.raises(FloatingPointError, match="non-finite loss.*epoch 0"):
+    with pytest.raises(FloatingPointError, match="non-finite loss.*step 0"):
         train(config, dataset, progress=False)

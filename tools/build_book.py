@@ -42,7 +42,7 @@ PACKAGE = ROOT / "dualenc"
 STATIC = ROOT / "book_static"
 EXPERIMENTS = ("exp1", "exp2", "exp3", "exp4")
 sys.path.insert(0, str(ROOT))
-from dualenc.notebook_helpers import QUICK_SIZES  # noqa: E402  (shared with the other pages)
+from dualenc.notebook_helpers import QUICK_SEEDS, QUICK_SIZES  # noqa: E402  (shared with the other pages)
 
 # Parameters passed to the template on top of ``experiment=expN``, per profile. A parameter
 # that the template's ``parameters`` cell does not declare is left out (with a note), so a
@@ -50,11 +50,11 @@ from dualenc.notebook_helpers import QUICK_SIZES  # noqa: E402  (shared with the
 PROFILES: dict[str, dict[str, object]] = {
     # the registry's settings for exp1..exp4 (the original's), nothing overridden
     "full": {},
-    # a smoke-test build: a few epochs and small evaluation sets
-    "quick": QUICK_SIZES,
+    # a smoke-test build: a few steps, two seeds and small evaluation sets
+    "quick": {**QUICK_SIZES, "seeds": QUICK_SEEDS},
 }
 PROFILE_ENV = "DUALENC_BOOK_PROFILE"
-# optional JSON object of extra parameters for every experiment page, e.g. '{"epochs": 5}'
+# optional JSON object of extra parameters for every experiment page, e.g. '{"steps": 50}'
 PARAMS_ENV = "DUALENC_BOOK_PARAMS"
 KERNEL = "python3"
 CELL_TIMEOUT_S = 600

@@ -1,0 +1,141 @@
+"""Choosing the training budget and the model size on the balanced validation set at bias 0 only.
+
+For each candidate model and method (loss, caption mode) at bias 0, several seeds are trained
+together at each step budget (each budget a full warm-up + cosine schedule), and zero-shot accuracy
+is measured on the *validation* split — never on the test split, never at bias > 0. A budget has
+converged when a larger one no longer raises validation accuracy by more than `tolerance`; the
+study uses the cheapest candidate model whose every method has converged at the smallest such
+budget (`choose`). Calibration seeds are their own data draws, apart from the study's seeds.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import metrics
+from .captions import ZERO_SHOT_CLASS_PROMPTS, ZERO_SHOT_POOLED_PROMPTS
+from .config import ANIMALS, ExperimentConfig
+from .data import build_dataset
+from .evaluate import HEADLINE_PROMPTS, classifier_predict, embed_images, embed_texts
+from .train import train_group
+
+CALIBRATION_SEEDS = (1000, 1001, 1002)       # data draws apart from the study's seeds 0, 1, 2, ...
+BUDGETS = (250, 500, 1000, 2000)
+METHODS = {                                   # name -> config changes (all at bias 0)
+    "pairwise, horse/camel": {"loss": "pairwise", "captions": "undescriptive"},
+    "pairwise, descriptive": {"loss": "pairwise", "captions": "descriptive"},
+    "clip, horse/camel": {"loss": "clip", "captions": "undescriptive"},
+    "siglip, horse/camel": {"loss": "siglip", "captions": "undescriptive"},
+    "image-only": {"loss": "image_only", "captions": "undescriptive"},
+}
+TOLERANCE = 0.01                              # a larger budget gaining less than this: converged
+CANDIDATES = {                                # name -> model changes
+    "patch 16, width 64, depth 2": {"model.vision.patch_size": 16},
+    "patch 8, width 64, depth 2": {"model.vision.patch_size": 8},
+}
+
+
+def validation_accuracy(config: ExperimentConfig, dataset, result) -> dict:
+    """Zero-shot (or classifier) accuracy per group on the validation split, average and worst."""
+    val, model = dataset.val, result.model
+    if config.train.loss == "image_only":
+        pred = classifier_predict(model, val, result.device)
+    else:
+        headline = HEADLINE_PROMPTS[config.data.captions]
+        prompts, pool = {"class": (ZERO_SHOT_CLASS_PROMPTS, "mean"),
+                         "pooled": (ZERO_SHOT_POOLED_PROMPTS, "max")}[headline]
+        class_emb = [embed_texts(model, result.tokenizer, p, result.device) for p in prompts]
+        pred = metrics.zero_shot_predict(embed_images(model, val, result.device), class_emb, pool=pool)
+    truth = np.array([ANIMALS.index(a) for a in val.animal])
+    group_acc = metrics.group_accuracy(pred == truth, val.animal, val.background)
+    summary = metrics.accuracy_summary(group_acc)
+    return {"val_average_acc": summary["average_acc"], "val_worst_group_acc": summary["worst_group_acc"]}
+
+
+def run_calibration(base: Optional[ExperimentConfig] = None, candidates: dict = CANDIDATES,
+                    methods: dict = METHODS, budgets: Iterable[int] = BUDGETS,
+                    seeds: Iterable[int] = CALIBRATION_SEEDS, progress: bool = True) -> pd.DataFrame:
+    """One row per (candidate, method, budget, seed): validation accuracy and training seconds."""
+    base = (base or ExperimentConfig()).replace(bias=0.0)
+    seeds = list(seeds)
+    rows = []
+    combos = list(itertools.product(candidates.items(), methods.items(), budgets))
+    for (cand, model_changes), (method, changes), steps in tqdm(combos, desc="calibration", disable=not progress):
+        configs = [base.replace(**model_changes, **changes, steps=int(steps), seed=s) for s in seeds]
+        datasets = [build_dataset(c.resolved_data()) for c in configs]
+        start = time.perf_counter()
+        results = train_group(configs, datasets, progress=False)
+        seconds = time.perf_counter() - start
+        for config, dataset, result in zip(configs, datasets, results):
+            rows.append({"candidate": cand, "method": method, "steps": int(steps), "seed": config.train.seed,
+                         "epochs": result.epochs, "group_seconds": seconds,
+                         "final_loss": result.history[-1]["loss"],
+                         **validation_accuracy(config, dataset, result)})
+    return pd.DataFrame(rows)
+
+
+def converged_budget(table: pd.DataFrame, metric: str = "val_average_acc", tolerance: float = TOLERANCE) -> pd.DataFrame:
+    """Per (candidate, method): the smallest budget whose mean validation accuracy over seeds is
+    within `tolerance` of every larger budget's (NaN where none is), and its accuracy."""
+    means = table.groupby(["candidate", "method", "steps"])[metric].mean().reset_index()
+    rows = []
+    for (cand, method), part in means.groupby(["candidate", "method"]):
+        part = part.sort_values("steps")
+        values, steps = part[metric].to_numpy(), part["steps"].to_numpy()
+        chosen = next((s for i, s in enumerate(steps[:-1]) if (values[i + 1:] - values[i] <= tolerance).all()), np.nan)
+        rows.append({"candidate": cand, "method": method, "converged_steps": chosen,
+                     f"{metric}_at_largest": values[-1]})
+    return pd.DataFrame(rows)
+
+
+def choose(table: pd.DataFrame, metric: str = "val_average_acc", tolerance: float = TOLERANCE) -> dict:
+    """The cheapest candidate (least training time at its budget) on which every method converged,
+    and the budget: the largest of its methods' converged budgets."""
+    conv = converged_budget(table, metric, tolerance)
+    best = None
+    for cand, part in conv.groupby("candidate"):
+        if part["converged_steps"].isna().any():
+            continue
+        steps = int(part["converged_steps"].max())
+        cost = table[(table["candidate"] == cand) & (table["steps"] == steps)]["group_seconds"].mean()
+        if best is None or cost < best["seconds"]:
+            best = {"candidate": cand, "steps": steps, "seconds": float(cost)}
+    if best is None:
+        raise ValueError(f"no candidate converged within the budgets {sorted(table['steps'].unique())} "
+                         f"(tolerance {tolerance}): add larger budgets")
+    return best
+
+
+def matches_default(chosen: dict) -> bool:
+    """Whether ExperimentConfig()'s step budget and model are the chosen ones."""
+    default = ExperimentConfig()
+    return (default.train.steps == chosen["steps"]
+            and default.replace(**CANDIDATES[chosen["candidate"]]) == default)
+
+
+def read_calibration(path: str | Path = "results/calibration.csv") -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no calibration table at {path}: run `python -m dualenc.calibration` "
+                                "(it trains every candidate at bias 0 and writes it)")
+    return pd.read_csv(path)
+
+
+def write_calibration(path: str | Path = "results/calibration.csv", **kwargs) -> pd.DataFrame:
+    table = run_calibration(**kwargs)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return table
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    write_calibration()
