@@ -141,7 +141,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from .sweep import get_grid
 
     runs = {config_hash(c) for c in get_grid(args.grid)} if args.grid else None
-    table, paths = write_results(args.runs, args.out, runs=runs)
+    table, paths = write_results(args.runs, args.out, runs=runs, merge=args.merge)
     print(f"{len(table)} finished runs -> {', '.join(str(p) for p in paths)}")
     return 0
 
@@ -158,8 +158,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                   f"captions={config.data.captions} share={config.data.descriptive_share} "
                   f"templates={config.data.caption_templates} loss={config.train.loss} seed={config.train.seed}")
         return 0
+    done = set()
+    if args.table:
+        import pandas as pd
+        if not Path(args.table).is_file():
+            raise ConfigError(f"--table {args.table!r} does not exist")
+        done = set(pd.read_csv(args.table)["run"])
     report = run_sweep(configs, root=args.runs, jobs=args.jobs, scheduler=args.scheduler,
-                       progress=not args.quiet, max_models=args.max_models)
+                       progress=not args.quiet, max_models=args.max_models, done=done)
     print(f"grid {args.grid}: {report.total} configs, {report.skipped} already done, "
           f"{report.ran} run in {report.seconds:.1f} s")
     return 0
@@ -212,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
     sweep.add_argument("--list", action="store_true", help="list the grid's configs and whether each is done")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--table", help="a results table (e.g. results/default.csv) whose runs count as done: "
+                       "continue a grid begun elsewhere; then `dualenc collect --grid G --out TABLE --merge`")
     sweep.add_argument("--max-models", type=int, default=MAX_MODELS,
                        help="seeds of a setting trained together in one batch (default %(default)s)")
     sweep.set_defaults(func=cmd_sweep)
@@ -221,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     coll.add_argument("--out", default="results/results.csv",
                       help="output CSV; a .parquet file is written beside it")
     coll.add_argument("--grid", help="keep only this grid's runs (e.g. default, with --out results/default.csv)")
+    coll.add_argument("--merge", action="store_true",
+                      help="keep the rows already in --out whose runs this store lacks (a table grown over machines)")
     coll.set_defaults(func=cmd_collect)
     return parser
 

@@ -191,7 +191,7 @@ class TrainConfig:
     """Optimisation: loss, schedule, seed, device."""
 
     loss: str = "pairwise"             # pairwise (the original's) | clip | siglip | image_only baseline
-    steps: int = 1000                  # optimizer steps, the same in every arm (chosen on bias-0 validation)
+    steps: int = 2000                  # optimizer steps, the same in every arm (chosen on bias-0 validation)
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05

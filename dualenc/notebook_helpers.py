@@ -26,13 +26,14 @@ from .config import (GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MAJORITY_GROUPS,
 DEFINING = ("bias", "captions", "descriptive_share", "caption_templates", "loss", "data_dir")
 # ... and the ones that may still be changed with it (seed and size knobs).
 ADJUSTABLE = ("seed", "steps", "image_size", "n_train_per_group", "n_val_per_group", "n_test_per_group")
-PARAMETERS = ("experiment", *DEFINING, *ADJUSTABLE, "runs_dir")
+PARAMETERS = ("experiment", *DEFINING, *ADJUSTABLE, "seeds", "runs_dir")
 
 
 def parameter_defaults() -> dict:
     """The dualenc defaults of every template parameter (the template's own defaults equal these)."""
+    from .sweep import SEEDS
     data, train = DataConfig(), TrainConfig()
-    out = {"experiment": "", "runs_dir": ""}
+    out = {"experiment": "", "runs_dir": "", "seeds": len(SEEDS)}
     for name in DEFINING + ADJUSTABLE:
         out[name] = getattr(data, name) if hasattr(data, name) else getattr(train, name)
     return out

@@ -257,13 +257,19 @@ def collect(root: Optional[str | Path] = None) -> pd.DataFrame:
 
 
 def write_results(root: Optional[str | Path] = None, out: str | Path = "results/results.csv",
-                  runs: Optional[set] = None) -> tuple:
+                  runs: Optional[set] = None, merge: bool = False) -> tuple:
     """Collect the run store (only the run ids in `runs`, if given) into `out` (CSV) and the same
-    table as Parquet beside it."""
+    table as Parquet beside it. With `merge`, rows already in `out` whose runs the store lacks are
+    kept (a table grown over several machines)."""
     table = collect(root)
+    out = Path(out)
+    if merge and out.is_file():
+        kept = pd.read_csv(out)
+        if not table.empty:
+            kept = kept[~kept["run"].isin(table["run"])]
+        table = pd.concat([kept, table], ignore_index=True) if len(kept) else table
     if runs is not None and not table.empty:
         table = table[table["run"].isin(runs)].reset_index(drop=True)
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out, out.with_suffix(".parquet")]
     _write_atomic(paths[0], lambda tmp: table.to_csv(tmp, index=False))

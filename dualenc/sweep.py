@@ -71,21 +71,21 @@ def default_grid(base: Optional[ExperimentConfig] = None, seeds: Iterable[int] =
     return sorted(grid, key=_priority)
 
 
-# The order a sweep runs a grid in, so that an interrupted sweep has whole comparisons: every
-# family at the original's bias and at the ends first, the levels between later.
-LEVEL_PRIORITY = (0.0, ORIGINAL_BIAS, 0.9, 0.5, 1.0, 0.95, 0.85, 0.8, 0.7, 0.6, 0.25)
-FAMILY_PRIORITY = ("captions", "image_only", "losses", "data_size", "variability")
-VARIANT_PRIORITY = ("undescriptive", "descriptive", "background", "descriptive_share_0.5")
+# The order a sweep runs a grid in, so that a sweep stopped early holds whole comparisons: the core
+# arms (the two caption modes, the background-only control, the image-only baseline) at the key
+# bias levels first, then the other families there, then the levels between.
+KEY_LEVELS = (ORIGINAL_BIAS, 0.0, 0.9)
+NEXT_LEVELS = (0.5, 1.0)
+LEVEL_PRIORITY = (*KEY_LEVELS, *NEXT_LEVELS, 0.95, 0.85, 0.8, 0.7, 0.6, 0.25)
 
 
 def _priority(config: ExperimentConfig) -> tuple:
     bias = config.data.bias
     level = min(range(len(LEVEL_PRIORITY)), key=lambda i: abs(LEVEL_PRIORITY[i] - bias))
-    family = FAMILY_PRIORITY.index(config.name) if config.name in FAMILY_PRIORITY else len(FAMILY_PRIORITY)
-    variant = next((i for i, v in enumerate(VARIANT_PRIORITY)
-                    if {**CAPTION_VARIANTS[v], "captions": config.data.captions} == {**CAPTION_VARIANTS[v]}
-                    and config.data.descriptive_share == CAPTION_VARIANTS[v].get("descriptive_share", 1.0)), 0)
-    return (level, family, variant, config.data.n_train_per_group, config.train.loss, config.train.seed)
+    tier = 0 if level < len(KEY_LEVELS) else 1 if level < len(KEY_LEVELS) + len(NEXT_LEVELS) else 2
+    core = config.name in ("captions", "image_only") and config.data.descriptive_share == 1.0
+    return (tier, 0 if core else 1, level, config.name, config.data.captions, config.data.descriptive_share,
+            config.data.n_train_per_group, config.train.loss, config.train.seed)
 
 
 def ci_grid() -> list:
@@ -145,18 +145,21 @@ class SweepReport:
 
 
 def run_sweep(configs: list, root: Optional[str | Path] = None, jobs: int = 1,
-              scheduler=None, progress: bool = True, max_models: int = MAX_MODELS) -> SweepReport:
+              scheduler=None, progress: bool = True, max_models: int = MAX_MODELS,
+              done: Iterable[str] = ()) -> SweepReport:
     """Run every config not yet finished, the seeds of a setting batched together (at most
     `max_models` models per batch). jobs=1 runs in this process (all torch threads); jobs>1 uses
     that many worker processes with one torch thread each; `scheduler` (an address such as
     "tcp://host:8786", or a dask.distributed Client) sends the batches to a Dask cluster instead,
-    whose workers must see the same run store."""
+    whose workers must see the same run store. `done`: run ids to count as finished although the
+    store lacks them (the rows of a stored results table: a sweep continued on another machine)."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"jobs={jobs!r} is not allowed: expected an integer >= 1")
     root = str(runs_root(root))
     unique = {config_hash(c): c for c in configs}
     clean_stale_staging(root)
-    todo = [c for h, c in unique.items() if not is_done(run_dir(c, root))]
+    done = set(done)
+    todo = [c for h, c in unique.items() if h not in done and not is_done(run_dir(c, root))]
     groups = group_configs(todo, max_models)
     start = time.perf_counter()
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress)

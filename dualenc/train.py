@@ -307,6 +307,8 @@ def _compiled_loss(compile_step: bool, model: Optional[torch.nn.Module] = None) 
         key = (repr(model.cfg), model.image_size, getattr(model, "vocab_size", 0), model.k, loss_name,
                images.device.type)
         if key not in _COMPILED:
+            # every variant compiles the same function's code: let dynamo keep a graph for each
+            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
             template = _StepLoss(model.empty_like(model.k).to(images.device), loss_name)
             run = torch.compile(lambda params, *args: torch.func.functional_call(template, params, args),
                                 dynamic=False)

@@ -11,24 +11,41 @@ import pytest
 
 from dualenc.config import ExperimentConfig, config_hash, to_json
 from dualenc.study import DONE, collect, is_done, load_run, run_dir
-from dualenc.sweep import BIAS_LEVELS, ci_grid, default_grid, run_sweep
+from dualenc.sweep import (BIAS_LEVELS, DATA_SIZES, LOSS_BIAS_LEVELS, SEEDS, SIZE_BIAS_LEVELS,
+                           VARIABILITY_BIAS_LEVELS, ci_grid, default_grid, run_sweep)
 
 
 def test_default_grid_expands_to_the_study_configs():
     grid = default_grid()
-    assert len({config_hash(c) for c in grid}) == len(grid) == 7 * 3 * 5 + 2 * 3 * 2 * 5 + 7 * 5 + 2 * 5
+    settings = 4 * len(BIAS_LEVELS) + len(BIAS_LEVELS) + 2 * 2 * len(LOSS_BIAS_LEVELS) \
+        + len(VARIABILITY_BIAS_LEVELS) + len(DATA_SIZES) * len(SIZE_BIAS_LEVELS) * 2
+    assert len({config_hash(c) for c in grid}) == len(grid) == settings * len(SEEDS)
+    assert len(SEEDS) >= 5
     families = Counter(c.name for c in grid)
-    assert families == {"captions": 105, "losses": 60, "image_only": 35, "variability": 10}
+    assert set(families) == {"captions", "image_only", "losses", "variability", "data_size"}
     captions = [c for c in grid if c.name == "captions"]
     assert {c.data.bias for c in captions} == set(BIAS_LEVELS)
     assert Counter((c.data.captions, c.data.descriptive_share) for c in captions) == {
-        ("undescriptive", 1.0): 35, ("descriptive", 1.0): 35, ("descriptive", 0.5): 35}
+        ("undescriptive", 1.0): 11 * len(SEEDS), ("descriptive", 1.0): 11 * len(SEEDS),
+        ("descriptive", 0.5): 11 * len(SEEDS), ("background", 1.0): 11 * len(SEEDS)}
     losses = [c for c in grid if c.name == "losses"]
     assert {c.train.loss for c in losses} == {"clip", "siglip"}
-    assert {c.data.bias for c in losses} == {0.0, 0.75, 0.95}
+    assert len({c.data.bias for c in losses}) >= 5
+    sizes = [c for c in grid if c.name == "data_size"]
+    assert {c.data.n_train_per_group for c in sizes} | {48} == {48, 192, 768}
+    assert len({c.data.bias for c in sizes}) >= 5
     assert {c.data.caption_templates for c in grid if c.name == "variability"} == {4}
-    assert all(c.train.loss == "pairwise" for c in grid if c.name in ("captions", "variability"))
-    assert {c.train.seed for c in grid} == set(range(5))
+    assert all(c.train.loss == "pairwise" for c in grid if c.name in ("captions", "variability", "data_size"))
+    assert {c.train.seed for c in grid} == set(SEEDS)
+    assert all(c.data.data_seed is None for c in grid)          # each seed is its own data draw
+    assert len({c.train.steps for c in grid}) == 1                # one budget for every arm
+
+
+def test_grid_runs_whole_comparisons_first():
+    grid = default_grid()
+    first = grid[: len(grid) // 4]
+    assert {c.data.bias for c in first} <= {0.0, 0.75, 0.9}
+    assert {c.name for c in grid[:5 * len(SEEDS) * 4]} >= {"captions"}
 
 
 def _store_state(root):
