@@ -232,7 +232,7 @@ def wide_table(summary: pd.DataFrame, metric: str, methods: list, levels: Option
 def _series(summary: pd.DataFrame, loss: str, variant: str, metric: str, levels: list) -> tuple:
     """x (index of each row's bias in `levels`), mean, and the interval (inside the metric's range)."""
     part = summary[(summary["loss"] == loss) & (summary["variant"] == variant)].sort_values("bias")
-    part = part[[bool(np.isclose(b, levels).any()) for b in part["bias"]]]
+    part = part[np.array([bool(np.isclose(b, levels).any()) for b in part["bias"]], dtype=bool)]
     x = np.array([int(np.argmin(np.abs(np.asarray(levels) - b))) for b in part["bias"]])
     lo, hi = bounds(metric)
     return (x, part[f"{metric}_mean"].to_numpy(float), part[f"{metric}_low"].clip(lo, hi).to_numpy(float),

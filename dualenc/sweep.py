@@ -79,13 +79,18 @@ NEXT_LEVELS = (0.5, 1.0)
 LEVEL_PRIORITY = (*KEY_LEVELS, *NEXT_LEVELS, 0.95, 0.85, 0.8, 0.7, 0.6, 0.25)
 
 
+FAMILY_PRIORITY = ("losses", "data_size", "captions", "variability")   # after the core arms
+
+
 def _priority(config: ExperimentConfig) -> tuple:
     bias = config.data.bias
     level = min(range(len(LEVEL_PRIORITY)), key=lambda i: abs(LEVEL_PRIORITY[i] - bias))
     tier = 0 if level < len(KEY_LEVELS) else 1 if level < len(KEY_LEVELS) + len(NEXT_LEVELS) else 2
     core = config.name in ("captions", "image_only") and config.data.descriptive_share == 1.0
-    return (tier, 0 if core else 1, level, config.name, config.data.captions, config.data.descriptive_share,
-            config.data.n_train_per_group, config.train.loss, config.train.seed)
+    family = FAMILY_PRIORITY.index(config.name) if config.name in FAMILY_PRIORITY else len(FAMILY_PRIORITY)
+    # the two arms of a comparison (same loss and data size, both caption modes) next to each other
+    return (tier, 0 if core else 1, level, family, config.train.loss, config.data.n_train_per_group,
+            config.data.captions, config.data.descriptive_share, config.train.seed)
 
 
 def ci_grid() -> list:

@@ -147,7 +147,8 @@ def answer(table: pd.DataFrame, levels: Sequence[float]) -> str:
     """The answer to the study's question from a `caption_comparison` table (descriptive minus "horse"
     / "camel", pairwise) at the strong-bias `levels`, on the three worst-group measures:
 
-    - "uninformative": every one of them is at a floor or ceiling (or not run);
+    - "not run": none of them is in the table;
+    - "uninformative": every one that was run is at a floor or ceiling;
     - "mixed": some are supported and some contradicted;
     - "no": some contradicted, none supported;
     - "yes": none contradicted, and at one level both the headline and a same-prompt measure are
@@ -156,6 +157,8 @@ def answer(table: pd.DataFrame, levels: Sequence[float]) -> str:
     """
     rows = table[table["key"].isin(WORST_GROUP) & table["bias"].apply(lambda b: bool(np.isclose(b, levels).any()))]
     outcomes = set(rows["outcome"])
+    if not outcomes - {NOT_RUN}:
+        return NOT_RUN
     if not outcomes & {"supported", "contradicted", "inconclusive"}:
         return "uninformative"
     if {"supported", "contradicted"} <= outcomes:
@@ -174,7 +177,7 @@ def answer(table: pd.DataFrame, levels: Sequence[float]) -> str:
 ANSWER_WORDS = {  # answer -> how the result stands to Xue et al.'s prediction that rich captions help
     "yes": "agrees with", "partly": "partly agrees with", "mixed": "neither clearly agrees nor disagrees with",
     "no": "runs against", "inconclusive": "can neither confirm nor refute",
-    "uninformative": "cannot speak to"}
+    "uninformative": "cannot speak to", NOT_RUN: "cannot yet speak to"}
 
 
 def plain(values: dict) -> dict:

@@ -121,3 +121,33 @@ def test_collector_table_matches_a_golden_example(tmp_path):
          "loss": "clip", "worst_group_acc": 0.5, "average_acc": 0.75}]), on="run")
     pd.testing.assert_frame_equal(table[golden.columns].reset_index(drop=True), golden, check_dtype=False)
     assert "model.vision.width" in table and "steps" in table
+
+
+def test_a_table_grown_over_machines_keeps_old_rows_and_counts_them_done(tmp_path):
+    from dualenc.study import write_results
+    from dualenc.sweep import grid_results
+
+    a = ExperimentConfig(name="captions").replace(bias=0.75, seed=1)
+    b = ExperimentConfig(name="captions").replace(bias=0.75, seed=2)
+    first, second = tmp_path / "machine1", tmp_path / "machine2"
+    _fake_run(first, a, {"worst_group_acc": 0.25, "average_acc": 0.625})
+    out = tmp_path / "table.csv"
+    write_results(first, out)
+    # a second machine with an empty store continues the grid (b only) and merges its runs in
+    _fake_run(second, b, {"worst_group_acc": 0.5, "average_acc": 0.75})
+    table, _ = write_results(second, out, merge=True)
+    assert sorted(table["run"]) == sorted([config_hash(a), config_hash(b)])
+    assert sorted(pd.read_csv(out)["worst_group_acc"]) == [0.25, 0.5]
+    c = a.replace(seed=3)
+    table, report = grid_results([a, b, c], out, root=second, train_missing=False)
+    assert (report.total, report.skipped, report.missing, report.ran) == (3, 2, 1, 0) and len(table) == 2
+
+
+def test_sweep_skips_runs_a_stored_table_already_holds(tmp_path, monkeypatch):
+    import dualenc.sweep as sweep
+
+    trained = []
+    monkeypatch.setattr(sweep, "_run_group", lambda dicts, root, threads: trained.append(len(dicts)) or [])
+    configs = [ExperimentConfig(name="captions").replace(seed=s) for s in range(3)]
+    report = run_sweep(configs, root=tmp_path, progress=False, done={config_hash(configs[0])})
+    assert (report.skipped, report.ran) == (1, 2) and trained == [2]
