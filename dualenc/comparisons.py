@@ -314,21 +314,33 @@ def data_size_display(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def scale_summary(table: pd.DataFrame) -> tuple:
-    """("changes" | "does not change" | "not run", sentence): whether the outcome of descriptive
-    minus "horse" / "camel" worst-group accuracy differs between training-set sizes at some level."""
+    """(status, sentence): whether the caption effect (descriptive minus "horse" / "camel"
+    worst-group accuracy) changes with the training-set size, decided by the interval of the change
+    itself (largest minus smallest size, paired by seed), never by comparing the sizes' outcome words
+    (a supported effect at one size and an inconclusive one at another need not differ).
+    status: "changes" (some level's change interval excludes 0), "does not measurably change",
+    "uninformative" or "not run"."""
     per_size = table[~table["n_train_per_group"].str.contains("-")] if len(table) else table
-    if per_size.empty:
+    change = table[table["n_train_per_group"].str.contains("-")] if len(table) else table
+    if per_size.empty or change.empty:
         return NOT_RUN, "The data-size comparison was not run."
-    changed, parts = [], []
+    parts = []
     for bias, part in per_size.groupby("bias", sort=True):
-        outcomes = dict(zip(part["n_train_per_group"], part["outcome"]))
-        parts.append(f"at bias {bias:g}: " + ", ".join(f"{o} with {n}" for n, o in outcomes.items()))
-        if len(set(outcomes.values())) > 1:
-            changed.append(f"{bias:g}")
-    status = "changes" if changed else "does not change"
-    where = f" (it changes at bias {_listing(changed)})" if changed else ""
-    return status, ("Descriptive minus \"horse\" / \"camel\" worst-group accuracy, by training images per group, "
-                    + "; ".join(parts) + f". The outcome {status} with the training-set size{where}.")
+        parts.append(f"at bias {bias:g}: " + ", ".join(
+            f"{interval_text(e, lo, hi, signed=True, digits=2)} ({o}) with {n}"
+            for n, e, lo, hi, o in part[["n_train_per_group", "estimate", "low", "high", "outcome"]].to_numpy()))
+    decided = change[change["outcome"].isin(["supported", "contradicted"])]
+    if len(decided):
+        status = "changes"
+    elif (change["outcome"] == "uninformative").all():
+        status = "uninformative"
+    else:
+        status = "does not measurably change"
+    moves = "; ".join(f"at bias {b:g}, {interval_text(e, lo, hi, signed=True, digits=2)} ({o})"
+                      for b, e, lo, hi, o in change[["bias", "estimate", "low", "high", "outcome"]].to_numpy())
+    return status, ("Descriptive minus \"horse\" / \"camel\" worst-group accuracy, by training images per "
+                    "group, " + "; ".join(parts) + f". The change from the smallest to the largest size is "
+                    f"{moves}: the caption effect {status} with the training-set size.")
 
 
 def comparison_display(table: pd.DataFrame, levels: Optional[Sequence[float]] = None) -> pd.DataFrame:
