@@ -119,6 +119,11 @@ QUICK_SIZES = {"steps": 30, "n_val_per_group": 12, "n_test_per_group": 24}
 QUICK_SEEDS = 2
 
 
+def in_book_build() -> bool:
+    """Whether this kernel runs for a book build (tools/build_book.py exports the profile)."""
+    return bool(os.environ.get(BOOK_PROFILE_ENV, ""))
+
+
 def quick_book_build() -> bool:
     return os.environ.get(BOOK_PROFILE_ENV, "") == "quick"
 
