@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 import pytest
 
-from dualenc.losses import CONTRASTIVE_LOSSES
+from dualenc.losses import CONTRASTIVE_LOSSES, classifier_loss
 
 # Four images, one per group; captions one per image (descriptive): targets = identity.
 ANIMAL = torch.tensor([0, 1, 0, 1])
@@ -18,14 +18,19 @@ def _embeddings(aligned: bool):
     return images, texts
 
 
+def _loss(fn, images, texts, targets, scale, bias):
+    """One model's loss through the K-model API (K = 1): inputs get a leading model dimension."""
+    return fn(images[None], texts[None], targets[None], scale.reshape(1), bias.reshape(1))[0]
+
+
 @pytest.mark.parametrize("name", sorted(CONTRASTIVE_LOSSES))
 def test_loss_is_lowest_for_aligned_embeddings(name):
     fn, _ = CONTRASTIVE_LOSSES[name]
     scale, bias = torch.tensor(10.0), torch.tensor(-5.0)
-    aligned = fn(*_embeddings(True), TARGETS, scale, bias)
-    losses = [fn(*_embeddings(False), TARGETS, scale, bias)]
+    aligned = _loss(fn, *_embeddings(True), TARGETS, scale, bias)
+    losses = [_loss(fn, *_embeddings(False), TARGETS, scale, bias)]
     images, texts = _embeddings(True)
-    losses.append(fn(images, texts.roll(1, dims=0), TARGETS, scale, bias))  # wrong pairing
+    losses.append(_loss(fn, images, texts.roll(1, dims=0), TARGETS, scale, bias))  # wrong pairing
     assert all(aligned < other for other in losses)
 
 
@@ -40,16 +45,47 @@ def test_identical_captions_are_not_penalised_as_negatives(name, lower_bound):
     texts = images.clone()
     targets = (ANIMAL[:, None] == ANIMAL[None, :]).float()
     scale, bias = torch.tensor(40.0), torch.tensor(-20.0)
-    assert fn(images, texts, targets, scale, bias).item() == pytest.approx(lower_bound, abs=1e-3)
+    assert _loss(fn, images, texts, targets, scale, bias).item() == pytest.approx(lower_bound, abs=1e-3)
     if name != "clip":  # treating the other horse's identical caption as a negative would be costly
-        assert fn(images, texts, torch.eye(4), scale, bias).item() > 1.0
+        assert _loss(fn, images, texts, torch.eye(4), scale, bias).item() > 1.0
 
 
-def test_gradients_flow_to_scale_and_bias():
+@pytest.mark.parametrize("name, uses_bias", [("pairwise", True), ("siglip", True), ("clip", False)])
+def test_each_loss_reaches_its_scale_and_bias_on_its_own(name, uses_bias):
     images, texts = _embeddings(False)
     scale = torch.tensor(10.0, requires_grad=True)
     bias = torch.tensor(-5.0, requires_grad=True)
-    for name in ("pairwise", "siglip"):
-        fn, _ = CONTRASTIVE_LOSSES[name]
-        fn(images, texts, TARGETS, scale, bias).backward()
-    assert scale.grad is not None and bias.grad is not None
+    fn, _ = CONTRASTIVE_LOSSES[name]
+    _loss(fn, images, texts, TARGETS, scale, bias).backward()
+    assert scale.grad is not None and scale.grad.abs() > 0
+    assert (bias.grad is not None and bias.grad.abs() > 0) == uses_bias   # CLIP has no bias
+
+
+@pytest.mark.parametrize("name", sorted(CONTRASTIVE_LOSSES))
+def test_models_of_a_batch_get_their_own_losses(name):
+    fn, _ = CONTRASTIVE_LOSSES[name]
+    images, texts = _embeddings(False)
+    other_images, other_texts = _embeddings(True)
+    scale, bias = torch.tensor([10.0, 3.0]), torch.tensor([-5.0, 1.0])
+    both = fn(torch.stack([images, other_images]), torch.stack([texts, other_texts]),
+              torch.stack([TARGETS, TARGETS]), scale, bias)
+    assert both.shape == (2,)
+    alone = _loss(fn, images, texts, TARGETS, scale[0], bias[0])
+    assert both[0].item() == pytest.approx(alone.item(), rel=1e-6)
+
+
+def test_pairwise_counts_only_the_captions_present_in_the_batch():
+    fn, _ = CONTRASTIVE_LOSSES["pairwise"]
+    images, texts = _embeddings(False)
+    scale, bias = torch.tensor([10.0]), torch.tensor([-5.0])
+    present = torch.tensor([[True, True, False, False]])
+    masked = fn(images[None], texts[None], TARGETS[None], scale, bias, present)
+    subset = fn(images[None], texts[None, :2], TARGETS[None, :, :2], scale, bias)
+    assert masked.item() == pytest.approx(subset.item(), rel=1e-6)
+
+
+def test_classifier_loss_is_cross_entropy_per_model():
+    logits = torch.randn(3, 5, 2)
+    labels = torch.randint(0, 2, (3, 5))
+    expected = torch.stack([F.cross_entropy(logits[k], labels[k]) for k in range(3)])
+    assert torch.allclose(classifier_loss(logits, labels), expected)
