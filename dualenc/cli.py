@@ -1,4 +1,5 @@
-"""The `dualenc` command: run experiments, preview the data, list the registry, collect results."""
+"""The `dualenc` command: run experiments, preview and export the data, score a run on other
+images, list the registry, collect results."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,8 @@ RUN_FLAGS = {
     "steps": (int, "optimizer steps (the budget; the same in every arm of a comparison)"),
     "precision": (str, "bf16 (autocast, fp32 master weights) or fp32"),
     "image_size": (int, "image size in pixels"),
-    "data_dir": (str, "your own images: <root>/<animal>_<background>/*.png|jpg, or a CSV manifest"),
+    "data_dir": (str, "your own images: <root>/<animal>_<background>/*.png|jpg, or a CSV manifest; "
+                      "splits it declares (train/ val/ test/ folders, a split column) are kept"),
     "device": (str, "auto, cpu or cuda"),
 }
 
@@ -92,15 +94,19 @@ SUMMARY_KEYS = ["average_acc", "worst_group_acc", "gap", "acc_horse_grass", "acc
 def cmd_run(args: argparse.Namespace) -> int:
     from .study import run_dir, run_experiment, run_group
     from .sweep import group_configs
+    from .transfer import list_test_entries
 
     config = config_from_args(args)
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds={args.seeds} is not allowed: expected an integer >= 1")
+    for test_dir in args.test_dir or []:
+        list_test_entries(test_dir)  # a bad folder fails before training, not after
     if args.seeds is None or args.seeds == 1:
         record = run_experiment(config, root=args.runs, progress=not args.quiet, force=args.force)
         print(f"experiment {config.name or '(unnamed)'}  config {config_hash(config)}")
         print(format_metrics(record.metrics))
         print(f"run directory: {run_dir(config, args.runs)}")
+        _print_transfers(run_dir(config, args.runs), args)
         return 0
     configs = [config.replace(seed=config.train.seed + i) for i in range(args.seeds)]
     records = [r for group in group_configs(configs, args.max_models)
@@ -110,6 +116,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_seed_summary(records))
     for c in configs:
         print(f"run directory (seed {c.train.seed}): {run_dir(c, args.runs)}")
+    for c in configs:
+        _print_transfers(run_dir(c, args.runs), args)
+    return 0
+
+
+def _print_transfers(path: Path, args: argparse.Namespace) -> None:
+    from .transfer import evaluate_on_folder
+
+    on_error = "warn" if args.skip_unreadable else "raise"
+    for test_dir in args.test_dir or []:
+        print(evaluate_on_folder(path, test_dir, on_error=on_error).report())
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .study import runs_root
+
+    path = Path(args.run_dir)
+    if not path.is_dir() and (runs_root(args.runs) / args.run_dir).is_dir():
+        path = runs_root(args.runs) / args.run_dir  # a run id in the store
+    _print_transfers(path, args)
+    return 0
+
+
+def cmd_export_data(args: argparse.Namespace) -> int:
+    from .export import export_dataset
+
+    config = config_from_args(args)
+    report = export_dataset(config, args.out, force=args.force, progress=not args.quiet)
+    print(report.summary())
     return 0
 
 
@@ -180,13 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run a registry experiment (exp1..exp4) or a custom config; "
                                      "prints the metrics and the run directory.")
     run.add_argument("experiment", nargs="?", help="registry name, e.g. exp3 (see `dualenc list`)")
-    run.add_argument("--config", help="a JSON config file (as saved in a run's config.json)")
-    for flag, (kind, text) in RUN_FLAGS.items():
-        run.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind, help=text)
-    run.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="any other config field, e.g. --set model.vision.depth=3 (repeatable)")
-    run.add_argument("--skip-unreadable", action="store_true",
-                     help="with --data-dir: warn and skip unreadable images instead of stopping")
+    _add_config_arguments(run)
+    run.add_argument("--test-dir", action="append", metavar="DIR",
+                     help="after training, also score each run on this image folder or CSV manifest "
+                          "(repeatable; see `dualenc evaluate`)")
     run.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
     run.add_argument("--force", action="store_true", help="train again even if the run is stored")
     run.add_argument("--seeds", type=int, help="train this many seeds (seed, seed+1, ...) together and "
@@ -204,6 +236,30 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--similarity", type=float, help="animal_similarity 0..1 (difficulty)")
     preview.add_argument("--seed", type=int, default=0, help="render seed (default 0)")
     preview.set_defaults(func=cmd_preview)
+
+    evaluate = sub.add_parser("evaluate", help="score a stored run on another image folder (transfer)",
+                              description="Scores a finished run on every image of a folder "
+                                          "(<root>/<animal>_<background>/*.png|jpg) or CSV manifest: per-group, "
+                                          "average and worst-group accuracy with both prompt sets (or the "
+                                          "classifier head). Stored in RUN_DIR/transfer/; metrics.json is untouched.")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or a run id in the run store")
+    evaluate.add_argument("--test-dir", action="append", metavar="DIR", required=True,
+                          help="image folder or CSV manifest to score on (repeatable)")
+    evaluate.add_argument("--skip-unreadable", action="store_true",
+                          help="warn and skip unreadable images instead of stopping")
+    evaluate.add_argument("--runs", help="run store for a run id (default: $DUALENC_RUNS, else runs/)")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    export = sub.add_parser("export-data", help="write a config's train/val/test images as PNG files",
+                            description="Writes OUT/<split>/<animal>_<background>/NNN.png (the training split "
+                                        "biased) and OUT/manifest.csv; --data-dir OUT, OUT/manifest.csv or "
+                                        "OUT/<split> reads them back.")
+    export.add_argument("out", metavar="OUT", help="a new or empty folder, e.g. data/procedural")
+    export.add_argument("--experiment", help="start from a registry experiment, e.g. exp3")
+    _add_config_arguments(export)
+    export.add_argument("--force", action="store_true", help="replace an earlier export in OUT")
+    export.add_argument("--quiet", action="store_true", help="no progress bars")
+    export.set_defaults(func=cmd_export_data)
 
     listing = sub.add_parser("list", help="list the registry's experiments")
     listing.set_defaults(func=cmd_list)
@@ -233,6 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="keep the rows already in --out whose runs this store lacks (a table grown over machines)")
     coll.set_defaults(func=cmd_collect)
     return parser
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config, the RUN_FLAGS, --set and --skip-unreadable (read by `config_from_args`)."""
+    parser.add_argument("--config", help="a JSON config file (as saved in a run's config.json)")
+    for flag, (kind, text) in RUN_FLAGS.items():
+        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind, help=text)
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="any other config field, e.g. --set model.vision.depth=3 (repeatable)")
+    parser.add_argument("--skip-unreadable", action="store_true",
+                        help="with --data-dir or --test-dir: warn and skip unreadable images instead of stopping")
 
 
 def main(argv: list | None = None) -> int:

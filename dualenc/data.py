@@ -9,14 +9,14 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from .captions import all_caption_texts, training_captions
-from .config import ANIMALS, BACKGROUNDS, GROUPS, MINORITY_GROUPS, DataConfig, group_name
+from .config import ANIMALS, BACKGROUNDS, GROUP_NAMES, GROUPS, MINORITY_GROUPS, DataConfig, group_name
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -185,79 +185,126 @@ def vocabulary_texts(dataset: Dataset) -> list[str]:
 # ---------------------------------------------------------------- user images
 
 
+class ImageEntry(NamedTuple):
+    """One listed image file and its labels; `split` is "" unless the folder or manifest names it."""
+
+    path: Path
+    animal: str
+    background: str
+    caption: str = ""
+    split: str = ""
+
+
 def _read_image(path: Path, size: int) -> np.ndarray:
     try:
         with Image.open(path) as img:
-            rgb = img.convert("RGB").resize((size, size), Image.BICUBIC)
+            rgb = img.convert("RGB")
+            if rgb.size != (size, size):
+                rgb = rgb.resize((size, size), Image.BICUBIC)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise ValueError(f"cannot read image {path}: {err}") from err
     return np.asarray(rgb, dtype=np.uint8)
 
 
-def _folder_entries(root: Path) -> list[tuple[Path, str, str, str]]:
+def _group_folder_entries(root: Path, split: str = "", allow_empty: bool = False) -> list[ImageEntry]:
     entries = []
     for animal, background in GROUPS:
-        folder = root / group_name(animal, background)
+        group = group_name(animal, background)
+        folder = root / group
         if not folder.is_dir():
-            raise FileNotFoundError(
-                f"missing group folder {folder} for group {group_name(animal, background)!r}: "
-                f"expected <root>/<animal>_<background>/ for each of "
-                f"{[group_name(a, b) for a, b in GROUPS]}")
+            layouts = "" if split else " (or train/, val/ and test/ folders that each hold them)"
+            raise FileNotFoundError(f"missing group folder {folder} for group {group!r}: expected "
+                                    f"<root>/<animal>_<background>/ for each of {list(GROUP_NAMES)}{layouts}")
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"group folder {folder} ({group_name(animal, background)!r}) has no "
-                                    f"{'/'.join(IMAGE_SUFFIXES)} images")
-        entries += [(p, animal, background, "") for p in files]
+        if not files and not allow_empty:
+            raise FileNotFoundError(f"group folder {folder} ({group!r}) has no {'/'.join(IMAGE_SUFFIXES)} images")
+        entries += [ImageEntry(p, animal, background, "", split) for p in files]
     return entries
 
 
-def _manifest_entries(manifest: Path) -> list[tuple[Path, str, str, str]]:
+def _folder_entries(root: Path) -> list[ImageEntry]:
+    """`<root>/<group>/`, or an exported dataset `<root>/{train,val,test}/<group>/` whose training
+    split may lack a group (bias 1)."""
+    splits_present = [s for s in SPLITS if (root / s).is_dir()]
+    if any((root / g).is_dir() for g in GROUP_NAMES) or not splits_present:
+        return _group_folder_entries(root)
+    missing = [s for s in SPLITS if s not in splits_present]
+    if missing:
+        raise FileNotFoundError(f"{root} has split folder(s) {splits_present} but not {missing}: a dataset "
+                                f"with splits has train/, val/ and test/, each holding {list(GROUP_NAMES)}")
+    return [e for s in SPLITS for e in _group_folder_entries(root / s, s, allow_empty=s == "train")]
+
+
+def _manifest_entries(manifest: Path) -> list[ImageEntry]:
     entries = []
     with open(manifest, newline="") as f:
         reader = csv.DictReader(f)
-        missing = {"path", "animal", "background"} - set(reader.fieldnames or [])
+        columns = set(reader.fieldnames or [])
+        missing = {"path", "animal", "background"} - columns
         if missing:
             raise ValueError(f"manifest {manifest} lacks column(s) {sorted(missing)}: "
-                             "expected path, animal, background and optionally caption")
+                             "expected path, animal, background and optionally caption and split")
         for line, row in enumerate(reader, start=2):
             animal, background = row["animal"].strip().lower(), row["background"].strip().lower()
             if animal not in ANIMALS or background not in BACKGROUNDS:
                 raise ValueError(f"manifest {manifest} line {line}: animal={row['animal']!r}, "
                                  f"background={row['background']!r}; allowed {ANIMALS} and {BACKGROUNDS}")
+            split = (row.get("split") or "").strip().lower()
+            if "split" in columns and split not in SPLITS:
+                raise ValueError(f"manifest {manifest} line {line}: split={row['split']!r}; allowed {SPLITS}")
             path = Path(row["path"])
             path = path if path.is_absolute() else manifest.parent / path
-            entries.append((path, animal, background, (row.get("caption") or "").strip()))
-    present = {(a, b) for _, a, b, _ in entries}
+            entries.append(ImageEntry(path, animal, background, (row.get("caption") or "").strip(), split))
+    present = {(e.animal, e.background) for e in entries}
     for group in GROUPS:
         if group not in present:
             raise ValueError(f"manifest {manifest} has no images of group {group_name(*group)!r}")
     return entries
 
 
-def load_image_entries(root: str | Path, size: int, on_error: str = "raise") -> Split:
-    """Read `<root>/<animal>_<background>/*.png|jpg` or a CSV manifest into one Split.
-
-    on_error="raise" stops at the first unreadable file (the message names it); "warn" skips it
-    with a warning. A missing group is always an error naming the group.
-    """
-    if on_error not in ("raise", "warn"):
-        raise ValueError(f"on_error={on_error!r} is not allowed: expected 'raise' or 'warn'")
+def list_image_entries(root: str | Path) -> list[ImageEntry]:
+    """The image files of a folder (`<root>/<animal>_<background>/*.png|jpg`, optionally under
+    train/, val/ and test/) or a CSV manifest, with their labels; reads no pixels. A missing group
+    is an error naming the group."""
     root = Path(root)
     if not root.exists():
-        raise FileNotFoundError(f"data_dir {str(root)!r} does not exist")
-    entries = _manifest_entries(root) if root.is_file() else _folder_entries(root)
+        raise FileNotFoundError(f"data_dir {str(root)!r} does not exist: expected a folder "
+                                "<root>/<animal>_<background>/ or a CSV manifest")
+    if root.is_file() and root.suffix.lower() != ".csv":
+        raise ValueError(f"{str(root)!r} is a file but not a .csv manifest: expected a folder "
+                         "<root>/<animal>_<background>/ or a CSV manifest")
+    return _manifest_entries(root) if root.is_file() else _folder_entries(root)
+
+
+def read_image_entries(entries: list[ImageEntry], size: int, on_error: str = "raise") -> tuple[Split, list]:
+    """Read listed images at size x size (resized only when their size differs) into one Split;
+    also returns the entries kept. on_error="raise" stops at the first unreadable file (the message
+    names it); "warn" skips it with a warning."""
+    if on_error not in ("raise", "warn"):
+        raise ValueError(f"on_error={on_error!r} is not allowed: expected 'raise' or 'warn'")
     images, kept = [], []
     for entry in entries:
         try:
-            images.append(_read_image(entry[0], size))
+            images.append(_read_image(entry.path, size))
             kept.append(entry)
         except ValueError as err:
             if on_error == "raise":
                 raise
             warnings.warn(f"skipping {err}", stacklevel=2)
-    paths, animal, background, captions = zip(*kept)
-    return Split(np.stack(images), np.array(animal), np.array(background), list(captions),
-                 np.array([str(p) for p in paths]))
+    lost = sorted({group_name(e.animal, e.background) for e in entries} -
+                  {group_name(e.animal, e.background) for e in kept})
+    if lost:
+        raise ValueError(f"no readable image of group(s) {lost}: every one was skipped")
+    paths, animal, background, captions, _ = zip(*kept)
+    split = Split(np.stack(images), np.array(animal), np.array(background), list(captions),
+                  np.array([str(p) for p in paths]))
+    return split, kept
+
+
+def load_image_entries(root: str | Path, size: int, on_error: str = "raise") -> Split:
+    """Read `<root>/<animal>_<background>/*.png|jpg` or a CSV manifest into one Split
+    (see `list_image_entries` and `read_image_entries`)."""
+    return read_image_entries(list_image_entries(root), size, on_error)[0]
 
 
 def split_user_entries(split: Split, seed: int, shares=(0.6, 0.2, 0.2)) -> dict:
@@ -279,12 +326,23 @@ def split_user_entries(split: Split, seed: int, shares=(0.6, 0.2, 0.2)) -> dict:
         for a, b in GROUPS:
             if not ((part.animal == a) & (part.background == b)).any():
                 raise ValueError(f"group {group_name(a, b)!r} has too few images for a {name} split "
-                                 f"(need at least 3 per group for train/val/test)")
+                                 f"(need at least 4 per group for train/val/test)")
         out[name] = part
     return out
 
 
 def load_user_splits(data: DataConfig) -> dict:
+    """User images split into train/val/test: the splits the folder (train/, val/, test/) or the
+    manifest (a `split` column) declares, e.g. an exported dataset's; else a per-group hash split."""
     on_error = "warn" if data.skip_unreadable else "raise"
-    everything = load_image_entries(data.data_dir, data.image_size, on_error)
-    return split_user_entries(everything, data.draw_seed)
+    everything, kept = read_image_entries(list_image_entries(data.data_dir), data.image_size, on_error)
+    if not any(e.split for e in kept):
+        return split_user_entries(everything, data.draw_seed)
+    declared = np.array([e.split for e in kept])
+    out = {name: everything.subset(declared == name) for name in SPLITS}
+    for name, part in out.items():
+        empty = [g for g, n in part.group_counts().items() if n == 0]
+        if empty and (name != "train" or len(empty) == len(GROUP_NAMES)):
+            raise ValueError(f"{data.data_dir}: its {name} split has no images of group(s) {empty} "
+                             "(val and test need every group)")
+    return out

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plots
+from .notebook_params import display_path
 from .config import (GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, ConfigError, DataConfig,
                      ExperimentConfig, TrainConfig, config_hash, group_name)
 
@@ -26,14 +27,14 @@ from .config import (GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MAJORITY_GROUPS,
 DEFINING = ("bias", "captions", "descriptive_share", "caption_templates", "loss", "data_dir")
 # ... and the ones that may still be changed with it (seed and size knobs).
 ADJUSTABLE = ("seed", "steps", "image_size", "n_train_per_group", "n_val_per_group", "n_test_per_group")
-PARAMETERS = ("experiment", *DEFINING, *ADJUSTABLE, "seeds", "runs_dir")
+PARAMETERS = ("experiment", *DEFINING, *ADJUSTABLE, "seeds", "runs_dir", "test_dir")
 
 
 def parameter_defaults() -> dict:
     """The dualenc defaults of every template parameter (the template's own defaults equal these)."""
     from .sweep import SEEDS
     data, train = DataConfig(), TrainConfig()
-    out = {"experiment": "", "runs_dir": "", "seeds": len(SEEDS)}
+    out = {"experiment": "", "runs_dir": "", "seeds": len(SEEDS), "test_dir": ""}
     for name in DEFINING + ADJUSTABLE:
         out[name] = getattr(data, name) if hasattr(data, name) else getattr(train, name)
     return out
@@ -55,7 +56,7 @@ def config_from_parameters(params: dict) -> ExperimentConfig:
         raise ConfigError(f"unknown parameter(s) {unknown}: allowed are {list(PARAMETERS)}")
     defaults = parameter_defaults()
     values = {k: params.get(k, defaults[k]) for k in PARAMETERS}  # the config stores 1 as 1.0
-    for name in ("experiment", "runs_dir", "data_dir", "captions", "loss"):
+    for name in ("experiment", "runs_dir", "data_dir", "captions", "loss", "test_dir"):
         if not isinstance(values[name], str):
             raise ConfigError(f"{name}={values[name]!r} is not allowed: expected a string")
     settings = {k: values[k] for k in DEFINING + ADJUSTABLE}
@@ -79,7 +80,7 @@ def used_parameters(config: ExperimentConfig, runs_dir: Optional[str] = None) ->
         section = config.data if hasattr(config.data, name) else config.train
         out[name] = getattr(section, name)
     if runs_dir is not None:
-        out["runs_dir"] = str(runs_dir)
+        out["runs_dir"] = display_path(runs_dir)  # a built page shows no folder of the machine that built it
     out["config_hash"] = config_hash(config)
     return out
 

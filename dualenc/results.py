@@ -346,6 +346,9 @@ def plot_intervals(summary: pd.DataFrame, metrics: list, methods: list, levels: 
                             marker=LOSS_MARKERS[loss], ms=7, color=VARIANTS[variant][1], capsize=3, lw=1.4,
                             label=method_label(loss, variant))
             _finish(ax, metric)
+            if not levels:  # this part of the grid has not been run: say so instead of an empty axis
+                ax.text(0.5, 0.5, "not in the results table yet", ha="center", va="center", transform=ax.transAxes)
+                continue
             ax.set_xticks(range(len(levels)), [f"bias {b:g}" for b in levels])
             ax.set_xlim(-0.5, len(levels) - 0.5)
             ax.grid(axis="x", visible=False)

@@ -20,6 +20,8 @@ import pandas as pd
 from .config import (ConfigError, DataConfig, ExperimentConfig, config_hash, from_dict, to_json)
 
 DONE = "DONE"
+MODEL = "model.pt"
+TOKENIZER = "tokenizer.json"  # the vocabulary the model was trained with (the group's, for seeds trained together)
 # The original's bias example keeps 12 of 48 minority images ("25% bias = 12 of 48"): that is 75% of
 # them removed, so exp3/exp4 use bias 0.75 under our definition (share of minority images removed).
 ORIGINAL_BIAS = 0.75
@@ -118,10 +120,10 @@ def load_run(path: str | Path) -> RunRecord:
 
 
 def save_run(path: Path, config: ExperimentConfig, evaluation, history: list,
-             training: Optional[dict] = None, model=None) -> None:
+             training: Optional[dict] = None, model=None, tokenizer=None) -> None:
     """Write every file of a run into a fresh temporary directory, then rename it to `path`.
     `training` (how the model was trained: alone or with which runs) goes to training.json, the
-    model's weights to model.pt."""
+    model's weights to model.pt, the tokenizer's vocabulary to tokenizer.json."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-{os.getpid()}-"))
     try:
@@ -134,7 +136,10 @@ def save_run(path: Path, config: ExperimentConfig, evaluation, history: list,
             _write_text(staging / "training.json", json.dumps(training, indent=2, sort_keys=True))
         if model is not None:
             import torch
-            _write_atomic(staging / "model.pt", lambda tmp: torch.save(model.state_dict(), tmp))
+            _write_atomic(staging / MODEL, lambda tmp: torch.save(model.state_dict(), tmp))
+        if tokenizer is not None:
+            _write_text(staging / TOKENIZER, json.dumps({"vocab": tokenizer.vocab,
+                                                         "context_length": tokenizer.context_length}))
         _write_text(staging / DONE, config_hash(config) + "\n")
         if path.exists():  # an unfinished leftover (no DONE) from an interrupted run
             shutil.rmtree(path)
@@ -200,7 +205,7 @@ def run_group(configs: list, root: Optional[str | Path] = None, progress: bool =
                         "device": result.device, "precision": config.train.precision,
                         "compile": config.train.compile, "group_seconds": result.seconds,
                         "torch": _torch_version()}
-            save_run(paths[i], config, evaluation, result.history, training, result.model)
+            save_run(paths[i], config, evaluation, result.history, training, result.model, result.tokenizer)
     return [load_run(p) for p in paths]
 
 
@@ -219,14 +224,21 @@ def load_model(path: str | Path):
 
     record = load_run(path)
     config = record.config
-    if config.data.data_dir:
-        vocabulary = vocabulary_texts(build_dataset(config.resolved_data()))
-    else:
-        from .captions import all_caption_texts
-        vocabulary = all_caption_texts()
-    tokenizer = Tokenizer.from_texts(vocabulary, config.model.text.context_length)
+    if not (record.path / MODEL).is_file():
+        raise FileNotFoundError(f"run {record.path} has no {MODEL} (stored before runs kept their weights): "
+                                "train it again with --force")
+    if (record.path / TOKENIZER).is_file():
+        stored = json.loads((record.path / TOKENIZER).read_text())
+        tokenizer = Tokenizer(stored["vocab"], stored["context_length"])
+    else:  # a run stored before tokenizer.json: rebuild the vocabulary its training used
+        if config.data.data_dir:
+            vocabulary = vocabulary_texts(build_dataset(config.resolved_data()))
+        else:
+            from .captions import all_caption_texts
+            vocabulary = all_caption_texts()
+        tokenizer = Tokenizer.from_texts(vocabulary, config.model.text.context_length)
     model = build_model(config, len(tokenizer))
-    model.load_state_dict(torch.load(Path(path) / "model.pt", map_location="cpu"))
+    model.load_state_dict(torch.load(record.path / MODEL, map_location="cpu"))
     return model.eval(), tokenizer
 
 

@@ -73,7 +73,8 @@ def default_grid(base: Optional[ExperimentConfig] = None, seeds: Iterable[int] =
 
 # The order a sweep runs a grid in, so that a sweep stopped early holds whole comparisons: the core
 # arms (the two caption modes, the background-only control, the image-only baseline) at the key
-# bias levels first, then the other families there, then the levels between.
+# bias levels first; then the data-size axis at the original's bias; then the bias curve of the
+# question's arms (two caption modes, image-only) through the levels between; then everything else.
 KEY_LEVELS = (ORIGINAL_BIAS, 0.0, 0.9)
 NEXT_LEVELS = (0.5, 1.0)
 LEVEL_PRIORITY = (*KEY_LEVELS, *NEXT_LEVELS, 0.95, 0.85, 0.8, 0.7, 0.6, 0.25)
@@ -82,14 +83,23 @@ LEVEL_PRIORITY = (*KEY_LEVELS, *NEXT_LEVELS, 0.95, 0.85, 0.8, 0.7, 0.6, 0.25)
 FAMILY_PRIORITY = ("losses", "data_size", "captions", "variability")   # after the core arms
 
 
+def _stage(config: ExperimentConfig, level: int) -> int:
+    full_captions = config.name in ("captions", "image_only") and config.data.descriptive_share == 1.0
+    curve_arm = config.name == "image_only" or (full_captions and config.data.captions != "background")
+    if full_captions and level < len(KEY_LEVELS):
+        return 0
+    if config.name == "data_size" and level == 0:
+        return 1
+    return 2 if curve_arm else 3
+
+
 def _priority(config: ExperimentConfig) -> tuple:
     bias = config.data.bias
     level = min(range(len(LEVEL_PRIORITY)), key=lambda i: abs(LEVEL_PRIORITY[i] - bias))
     tier = 0 if level < len(KEY_LEVELS) else 1 if level < len(KEY_LEVELS) + len(NEXT_LEVELS) else 2
-    core = config.name in ("captions", "image_only") and config.data.descriptive_share == 1.0
     family = FAMILY_PRIORITY.index(config.name) if config.name in FAMILY_PRIORITY else len(FAMILY_PRIORITY)
     # the two arms of a comparison (same loss and data size, both caption modes) next to each other
-    return (tier, 0 if core else 1, level, family, config.train.loss, config.data.n_train_per_group,
+    return (_stage(config, level), tier, level, family, config.train.loss, config.data.n_train_per_group,
             config.data.captions, config.data.descriptive_share, config.train.seed)
 
 

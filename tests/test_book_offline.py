@@ -12,6 +12,7 @@ the test tries to install it with apt-get, and skips those checks only when that
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -155,6 +156,40 @@ def test_vendored_scripts_are_in_the_build(html_dir):
         if "application/vnd.jupyter.widget-state+json" in text:
             for rel in VENDORED:
                 assert f"_static/{rel}" in text, f"{page.name} does not load _static/{rel}"
+
+
+# Code cells may be shown folded (hide-input / hide-cell) or not at all (remove-input leaves only
+# the output in the HTML); a cell div with none of these tags shows its code open.
+FOLDED_OR_REMOVED = {"tag_hide-input", "tag_hide-cell", "tag_remove-input"}
+CELL_DIV = re.compile(r'<div class="(cell [^"]*)"')
+
+
+def test_no_code_is_shown_open(html_dir):
+    """Reader-first pages: parameters (the template's and papermill's injected ones) and every
+    other code cell sit behind the theme's toggle."""
+    open_cells = []
+    for page in offline.book_pages(html_dir):
+        for classes in CELL_DIV.findall(page.read_text(encoding="utf-8")):
+            tags = set(classes.split())
+            if not tags & FOLDED_OR_REMOVED:
+                open_cells.append(f"{page.relative_to(html_dir)}: {classes}")
+    assert not open_cells, "code cells shown open:\n" + "\n".join(open_cells)
+    parameter_cells = [c for page in offline.book_pages(html_dir)
+                       for c in CELL_DIV.findall(page.read_text(encoding="utf-8")) if "parameters" in c]
+    assert parameter_cells, "no parameters cell found: has the HTML of a cell changed?"
+
+
+def test_no_page_shows_a_folder_of_the_build_machine(html_dir):
+    """Paths on a page are relative to the project root: a book built here and read elsewhere
+    shows no folder of this machine (its checkout, its virtual environment, its home)."""
+    machine_paths = {str(ROOT), str(Path(sys.prefix).resolve())}
+    if Path.home() != Path("/"):
+        machine_paths.add(str(Path.home()) + "/")
+    published = [p for p in html_dir.rglob("*") if p.suffix in {".html", ".ipynb", ".md", ".txt"}
+                 or p.name == "searchindex.js"]
+    found = [f"{p.relative_to(html_dir)}: {path}" for p in published
+             for path in sorted(machine_paths) if path in p.read_text(encoding="utf-8", errors="replace")]
+    assert not found, "absolute paths of the build machine in the published book:\n" + "\n".join(found)
 
 
 # --------------------------------------------------------------------------- browser checks

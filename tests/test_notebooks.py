@@ -18,6 +18,7 @@ pytest.importorskip("ipywidgets")
 from papermill.exceptions import PapermillExecutionError  # noqa: E402
 
 from dualenc import notebook_helpers as nh  # noqa: E402
+from dualenc.notebook_params import assigned_names  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -60,12 +61,11 @@ def glued(nb) -> dict:
 
 
 def used_parameters(nb) -> dict:
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            for line in output.get("text", "").splitlines():
-                if line.startswith("USED_PARAMETERS "):
-                    return json.loads(line.removeprefix("USED_PARAMETERS "))
-    raise AssertionError("the notebook printed no USED_PARAMETERS line")
+    """The parameters the run used, as the template glued them (exp_<name>)."""
+    glue = glued(nb)
+    used = {name: glue[f"exp_{name}"][0] for name in (*nh.PARAMETERS, "config_hash") if f"exp_{name}" in glue}
+    assert set(nh.PARAMETERS) <= set(used), f"parameters not glued: {set(nh.PARAMETERS) - set(used)}"
+    return used
 
 
 def referenced_glue_keys(nb) -> set:
@@ -156,6 +156,7 @@ def test_template_with_a_registry_experiment_keeps_its_settings(tmp_path, runs):
     ({"captions": "foo"}, ["captions='foo'", "'undescriptive'", "'descriptive'", "'background'"]),
     ({"experiment": "exp3", "bias": 0.5}, ["bias=0.5", "experiment='exp3'"]),
     ({"experiment": "exp9"}, ["experiment='exp9'", "exp1"]),
+    ({"test_dir": "no/such/folder"}, ["test_dir", "no/such/folder"]),
 ])
 def test_a_bad_parameter_fails_at_once_naming_it(tmp_path, bad, words):
     store = tmp_path / "runs"
@@ -165,6 +166,42 @@ def test_a_bad_parameter_fails_at_once_naming_it(tmp_path, bad, words):
     for word in words:
         assert word in str(err.value)
     assert not store.exists(), "validation must fail before anything is trained"
+
+
+@pytest.mark.slow
+def test_template_scores_its_models_on_another_folder(tmp_path, runs):
+    from dualenc.config import ExperimentConfig
+    from dualenc.export import export_dataset
+
+    folder = tmp_path / "other"
+    export_dataset(ExperimentConfig().replace(image_size=32, n_train_per_group=4, n_val_per_group=4,
+                                              n_test_per_group=3, seed=7), folder, progress=False)
+    nb = execute("experiment", tmp_path, **SMALL, seeds=2, runs_dir=str(runs), test_dir=str(folder / "test"))
+    assert used_parameters(nb)["test_dir"] == str(folder / "test")
+    value, mimes = glued(nb)["exp_transfer_table"]
+    assert "text/html" in mimes and "horse on grass" in value
+    stored = {p.parent.parent.name for p in runs.glob("*/transfer/*.json")}
+    assert {used_parameters(nb)["config_hash"]} <= stored and len(stored) >= 2, "each seed's result is stored"
+
+
+TAKES_PARAMETERS = [name for name in ALL if any("parameters" in c.metadata.get("tags", [])
+                                                for c in nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4).cells)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TAKES_PARAMETERS)
+def test_an_unknown_parameter_fails_at_once_naming_it(tmp_path, name):
+    """papermill itself only warns about a name the template does not declare; ours fail on it."""
+    declared = assigned_names(parameters_cell(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)))
+    store = tmp_path / "runs"
+    given = {"biass": 0.5, **({"runs_dir": str(store)} if "runs_dir" in declared else {})}
+    with pytest.raises(PapermillExecutionError) as err:
+        execute(name, tmp_path, **given)
+    assert err.value.ename == "ConfigError"
+    unknown, allowed = err.value.evalue.split("this notebook takes", 1)
+    assert "'biass'" in unknown and "runs_dir" not in unknown
+    assert all(f"'{n}'" in allowed for n in declared), f"the message does not list all of {declared}"
+    assert not store.exists(), "the check must fail before anything is trained"
 
 
 # ---------------------------------------------------------------- the other notebooks, executed

@@ -42,10 +42,24 @@ def test_default_grid_expands_to_the_study_configs():
 
 
 def test_grid_runs_whole_comparisons_first():
+    """A sweep stopped early holds whole comparisons: the core arms at the key levels, then the
+    data-size axis at the original's bias, then the bias curve of the question's arms."""
     grid = default_grid()
-    first = grid[: len(grid) // 4]
-    assert {c.data.bias for c in first} <= {0.0, 0.75, 0.9}
-    assert {c.name for c in grid[:5 * len(SEEDS) * 4]} >= {"captions"}
+    arm = lambda c: (c.name, c.data.captions if c.name == "captions" else c.train.loss, c.data.descriptive_share)
+    n_core = 4 * 3 * len(SEEDS)
+    core = grid[:n_core]
+    assert {c.data.bias for c in core} == {0.0, 0.75, 0.9}
+    assert {arm(c) for c in core} == {("captions", "undescriptive", 1.0), ("captions", "descriptive", 1.0),
+                                      ("captions", "background", 1.0), ("image_only", "image_only", 1.0)}
+    n_sizes = len(DATA_SIZES) * 2 * len(SEEDS)
+    sizes = grid[n_core:n_core + n_sizes]
+    assert all(c.name == "data_size" and c.data.bias == 0.75 for c in sizes)
+    assert {c.data.n_train_per_group for c in sizes} == set(DATA_SIZES)
+    other_levels = set(BIAS_LEVELS) - {0.0, 0.75, 0.9}
+    curve = grid[n_core + n_sizes:n_core + n_sizes + 3 * len(other_levels) * len(SEEDS)]
+    assert {c.data.bias for c in curve} == other_levels
+    assert {arm(c) for c in curve} == {("captions", "undescriptive", 1.0), ("captions", "descriptive", 1.0),
+                                       ("image_only", "image_only", 1.0)}
 
 
 def _store_state(root):

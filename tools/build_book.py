@@ -156,8 +156,20 @@ def run_papermill(template: Path, out: Path, params: dict, cwd: Path, failed_dir
             f"papermill failed for {out.name} with {params} (exit {proc.returncode}); "
             f"the partly executed notebook is {kept}\n{tail}"
         )
+    hide_injected_parameters(tmp)
     os.replace(tmp, out)
     log(f"rendered {out.relative_to(ROOT)} in {time.perf_counter() - t0:.1f} s")
+
+
+def hide_injected_parameters(page: Path) -> None:
+    """Tag papermill's injected-parameters cell `remove-cell`: the page's table of the parameters
+    used says the same for the reader, and the template's own parameters cell stays one click away."""
+    nb = json.loads(page.read_text())
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell["metadata"]["tags"] = [*tags, "remove-cell"]
+    page.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def generate(profile: str, build_dir: Path, jobs: int, force: bool, cwd: Path) -> None:
