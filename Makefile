@@ -20,10 +20,14 @@ test: $(STAMP)
 book: $(STAMP)
 	$(BIN)/python tools/build_book.py
 
+# The live explorer in JupyterLab, on a scratch copy (_build/lab/explorer.ipynb) so autosave never
+# changes the committed notebook. `make lab LAB_ARGS=--no-browser` on a server (prints the URL);
+# LAB_ARGS="--fresh" starts again from the committed notebook. --allow-root is added as root.
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(BIN)/pip install --quiet "jupyterlab>=4"
+	$(BIN)/pip install --quiet -e ".[explore]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dualenc)"
-	$(BIN)/jupyter lab notebooks/explorer.ipynb
+	$(BIN)/python tools/lab.py $(LAB_ARGS)
 
 clean:
 	rm -rf _build runs results data/generated

@@ -1,8 +1,9 @@
 """Explorer widgets: a kernel-free view for the built book and a live explorer for JupyterLab.
 
 `static_explorer` switches between pre-rendered figures with browser-side links only (`jslink`
-between ToggleButtons and nested Stacks), so the widget state saved in an executed notebook keeps
-working in static HTML. `live_explorer` trains or loads runs through `run_experiment`.
+between one row of Dropdowns and nested Stacks), so the widget state saved in an executed notebook
+keeps working in static HTML. `live_explorer` (in `explorer_live`) trains or loads runs through
+`run_experiment`.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Optional
 import matplotlib.pyplot as plt
 
 from . import plots
-from .config import ExperimentConfig
 from .notebook_helpers import GROUP_NAMES, figure_png, pca_panel
 
 
@@ -33,21 +33,22 @@ def static_explorer(controls: list, figures: dict, panels: Optional[dict] = None
 
     controls: [(description, [(label, value), ...]), ...]; figures: {(value per control): PNG bytes
     or a widget};
-    panels: {(values of the first k controls): an ipywidgets widget} shown beside the figure. Each
-    control is a ToggleButtons whose index is linked in the browser (`jslink`) to the selected
-    index of every Stack at its level, so the embedded widget state alone drives the view.
+    panels: {(values of the first k controls): an ipywidgets widget} shown beside the figure. The
+    controls are compact Dropdowns in one row above the figure; each one's index is linked in the
+    browser (`jslink`) to the selected index of every Stack at its level, so the embedded widget
+    state alone drives the view.
     """
     import ipywidgets as widgets
 
-    toggles = [widgets.ToggleButtons(options=[label for label, _ in options], description=name,
-                                     style={"description_width": "90px", "button_width": "110px"})
-               for name, options in controls]
+    menus = [widgets.Dropdown(options=[label for label, _ in options],
+                              layout=widgets.Layout(width=_menu_width(options)))
+             for _, options in controls]
     views, links = [], []
     def figure(key):
         value = figures[key]
         if isinstance(value, widgets.Widget):
             return value
-        return widgets.Image(value=value, format="png", layout=widgets.Layout(width="440px", max_width="100%"))
+        return widgets.Image(value=value, format="png", layout=widgets.Layout(width="380px", max_width="100%"))
 
     parts = [(controls, figure)]
     if panels:
@@ -57,11 +58,20 @@ def static_explorer(controls: list, figures: dict, panels: Optional[dict] = None
         stacks: dict = {}
         views.append(_nested_stack(ctrl, leaf, stacks))
         for level, level_stacks in stacks.items():
-            links += [widgets.jslink((toggles[level], "index"), (s, "selected_index")) for s in level_stacks]
-    row = widgets.HBox(views, layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
-    box = widgets.VBox([*toggles, row])
+            links += [widgets.jslink((menus[level], "index"), (s, "selected_index")) for s in level_stacks]
+    # one row: each menu under its name (names beside the menus would not fit in one book-page row)
+    labelled = [widgets.VBox([widgets.HTML(f"<b>{name}</b>", layout=widgets.Layout(height="20px", margin="0")), menu],
+                             layout=widgets.Layout(margin="0 10px 4px 0"))
+                for (name, _), menu in zip(controls, menus)]
+    wrap = widgets.Layout(flex_flow="row wrap", align_items="flex-start")
+    box = widgets.VBox([widgets.HBox(labelled, layout=wrap), widgets.HBox(views, layout=wrap)])
     box.links = links  # keep the link widgets alive with the view
     return box
+
+
+def _menu_width(options: list) -> str:
+    """A Dropdown just wide enough for its longest label (about 8 px a letter and the arrow)."""
+    return f"{8 * max(len(label) for label, _ in options) + 40}px"
 
 
 def explorer_views(records: dict, dpi: int = 72) -> tuple[list, dict, dict]:
@@ -95,78 +105,25 @@ def explorer_views(records: dict, dpi: int = 72) -> tuple[list, dict, dict]:
                                          title="zero-shot accuracy (test)").figure
         panels[(bias, mode)] = widgets.VBox([
             widgets.Image(value=figure_png(bars, dpi), format="png",
-                          layout=widgets.Layout(width="360px", max_width="100%")),
-            widgets.HTML(run_summary_html(record))])
+                          layout=widgets.Layout(width="280px", max_width="100%")),
+            widgets.HTML(run_summary_html(record, compact=True))])
     return controls, figures, panels
 
 
-def run_summary_html(record) -> str:
-    """A small HTML table of one run's headline metrics (for the explorers)."""
+def run_summary_html(record, compact: bool = False) -> str:
+    """A small HTML table of one run's headline metrics (for the explorers); `compact`: smaller
+    type and padding, to sit under the accuracy bars in a book page."""
     m = record.metrics
     rows = [("average accuracy", f"{m['average_acc']:.3f}"), ("worst-group accuracy", f"{m['worst_group_acc']:.3f}"),
             ("worst group", plots.GROUP_LABELS[m["worst_group"]]), ("gap (majority - minority)", f"{m['gap']:.3f}"),
             ("probe: animal", f"{m['probe_animal_acc']:.3f}"), ("probe: background", f"{m['probe_background_acc']:.3f}"),
             ("training images", str(m["n_train"]))]
-    body = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{v}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+    cell = "padding:1px 6px" if compact else "padding:2px 8px"
+    body = "".join(f"<tr><td style='{cell}'>{k}</td><td style='{cell};text-align:right'>{v}</td></tr>"
+                   for k, v in rows)
+    size = "font-size:0.8em;line-height:1.25;" if compact else ""
+    return f"<table style='{size}border-collapse:collapse;margin:0'>{body}</table>"
 
 
-def live_explorer(base: ExperimentConfig, runs_dir):
-    """Kernel-driven explorer for JupyterLab: change settings, press Run, see PCA and accuracies.
-
-    Changing a setting shows the stored run of that setting if it exists (instant); Run trains it
-    otherwise. Changing colour, embeddings or split only redraws.
-    """
-    import ipywidgets as widgets
-    from IPython.display import HTML, display
-
-    from .config import CAPTION_MODES, LOSSES
-    from .study import is_done, run_dir, run_experiment
-
-    w = {
-        "bias": widgets.FloatSlider(value=base.data.bias, min=0.0, max=1.0, step=0.05, description="bias",
-                                    continuous_update=False),
-        "captions": widgets.Dropdown(options=CAPTION_MODES, value=base.data.captions, description="captions"),
-        "seed": widgets.BoundedIntText(value=base.train.seed, min=0, max=10_000, description="seed"),
-        "loss": widgets.Dropdown(options=[x for x in LOSSES if x != "image_only"], value=base.train.loss,
-                                 description="loss"),
-        "colour_by": widgets.ToggleButtons(options=plots.COLOUR_BY, description="colour by"),
-        "kind": widgets.ToggleButtons(options=["image", "text"], description="embeddings"),
-        "split": widgets.ToggleButtons(options=["train", "test"], description="split"),
-    }
-    button = widgets.Button(description="Run", button_style="primary", icon="play")
-    out = widgets.Output()
-
-    def config():
-        return base.replace(bias=float(w["bias"].value), captions=w["captions"].value,
-                            seed=int(w["seed"].value), loss=w["loss"].value)
-
-    def redraw(train: bool = False):
-        cfg = config()
-        with out:
-            out.clear_output(wait=True)
-            if not (train or is_done(run_dir(cfg, runs_dir))):
-                print(f"Not run yet (bias {cfg.data.bias:g}, {cfg.data.captions}, seed {cfg.train.seed}, "
-                      f"{cfg.train.loss}): press Run to train it.")
-                return
-            if train:
-                print("training ...")
-            record = run_experiment(cfg, root=runs_dir, progress=False)
-            out.clear_output(wait=True)
-            emb = record.embeddings()
-            with plt.rc_context(plots.STYLE):
-                fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-                pca_panel(emb, w["kind"].value, w["split"].value, w["colour_by"].value, ax=axes[0],
-                          title=f"{w['kind'].value} embeddings, {w['split'].value}")
-                plots.plot_group_accuracy({g: record.metrics[f"acc_{g}"] for g in GROUP_NAMES}, ax=axes[1],
-                                          title="zero-shot accuracy (test)")
-                plt.show()
-            display(HTML(run_summary_html(record)))
-
-    for name in ("bias", "captions", "seed", "loss", "colour_by", "kind", "split"):
-        w[name].observe(lambda change: redraw(False), names="value")
-    button.on_click(lambda _: redraw(True))
-    redraw(False)
-    controls = widgets.VBox([widgets.HBox([w["bias"], w["captions"]]), widgets.HBox([w["seed"], w["loss"], button]),
-                             w["colour_by"], w["kind"], w["split"]])
-    return widgets.VBox([controls, out])
+# the live explorer (JupyterLab) lives in explorer_live; imported here for the notebooks
+from .explorer_live import LiveController, live_explorer  # noqa: E402,F401
