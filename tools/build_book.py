@@ -9,7 +9,7 @@ Step 1 (generate). ``notebooks/experiment.ipynb`` is a papermill template. For e
 book's four experiments (exp1..exp4) it is executed with ``experiment=expN`` (plus the
 profile's parameters, see PROFILES) into ``book/generated/expN.ipynb``. A page is only
 executed again when its inputs change: the cache key is a SHA-256 of the template file,
-the parameters and every source file of the ``dualenc`` package. The key is written beside
+the parameters, every source file of the ``dualenc`` package and this script. The key is written beside
 the page (``book/generated/expN.key``), and every rendered page is also kept under
 ``<build>/.papermill_cache/<key>.ipynb`` so switching between profiles does not re-execute.
 
@@ -88,6 +88,7 @@ def page_key(template: Path, params: dict, pkg_digest: str) -> str:
     h.update(b"template\0" + template.read_bytes())
     h.update(b"\0params\0" + json.dumps(params, sort_keys=True, default=str).encode())
     h.update(b"\0dualenc\0" + pkg_digest.encode())
+    h.update(b"\0builder\0" + Path(__file__).read_bytes())  # how a page is rendered and tidied
     return h.hexdigest()
 
 
@@ -156,20 +157,31 @@ def run_papermill(template: Path, out: Path, params: dict, cwd: Path, failed_dir
             f"papermill failed for {out.name} with {params} (exit {proc.returncode}); "
             f"the partly executed notebook is {kept}\n{tail}"
         )
-    hide_injected_parameters(tmp)
+    tidy_rendered_page(tmp, out)
     os.replace(tmp, out)
     log(f"rendered {out.relative_to(ROOT)} in {time.perf_counter() - t0:.1f} s")
 
 
-def hide_injected_parameters(page: Path) -> None:
-    """Tag papermill's injected-parameters cell `remove-cell`: the page's table of the parameters
-    used says the same for the reader, and the template's own parameters cell stays one click away."""
+def tidy_rendered_page(page: Path, out: Path) -> None:
+    """Make a rendered page fit to publish: papermill's injected-parameters cell tagged
+    `remove-cell` (the page's table of the parameters used says the same for the reader, and the
+    template's own parameters cell stays one click away), and papermill's record of the input and
+    output paths made relative to the project, so the book shows no folder of the building machine."""
     nb = json.loads(page.read_text())
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell["metadata"]["tags"] = [*tags, "remove-cell"]
+    record = nb.get("metadata", {}).get("papermill", {})
+    record.update(input_path=TEMPLATE.relative_to(ROOT).as_posix(), output_path=relative_to_root(out))
     page.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def relative_to_root(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.name
 
 
 def generate(profile: str, build_dir: Path, jobs: int, force: bool, cwd: Path) -> None:
