@@ -318,8 +318,8 @@ def scale_summary(table: pd.DataFrame) -> tuple:
     worst-group accuracy) changes with the training-set size, decided by the interval of the change
     itself (largest minus smallest size, paired by seed), never by comparing the sizes' outcome words
     (a supported effect at one size and an inconclusive one at another need not differ).
-    status: "changes" (some level's change interval excludes 0), "does not measurably change",
-    "uninformative" or "not run"."""
+    status: "changes" (some level's change interval excludes 0), "is not shown to change
+    (inconclusive)" (every interval spans 0), "uninformative" or "not run"."""
     per_size = table[~table["n_train_per_group"].str.contains("-")] if len(table) else table
     change = table[table["n_train_per_group"].str.contains("-")] if len(table) else table
     if per_size.empty or change.empty:
@@ -335,7 +335,7 @@ def scale_summary(table: pd.DataFrame) -> tuple:
     elif (change["outcome"] == "uninformative").all():
         status = "uninformative"
     else:
-        status = "does not measurably change"
+        status = "is not shown to change (inconclusive)"
     moves = "; ".join(f"at bias {b:g}, {interval_text(e, lo, hi, signed=True, digits=2)} ({o})"
                       for b, e, lo, hi, o in change[["bias", "estimate", "low", "high", "outcome"]].to_numpy())
     return status, ("Descriptive minus \"horse\" / \"camel\" worst-group accuracy, by training images per "
