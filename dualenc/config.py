@@ -37,6 +37,11 @@ def group_name(animal: str, background: str) -> str:
 GROUP_NAMES = tuple(group_name(a, b) for a, b in GROUPS)  # "horse_grass", ... in GROUPS order
 
 
+def minority_kept(bias: float, n: int) -> int:
+    """Of a minority group's n training images, round((1 - bias) * n) are kept."""
+    return int(round((1.0 - bias) * n))
+
+
 def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{name}={value!r} is not allowed: expected {allowed}")
@@ -114,8 +119,8 @@ class DataConfig:
         return 0 if self.data_seed is None else self.data_seed
 
     def minority_kept(self) -> int:
-        """Training images kept per minority group: round((1 - bias) * n)."""
-        return int(round((1.0 - self.bias) * self.n_train_per_group))
+        """Training images kept per minority group (see `minority_kept`)."""
+        return minority_kept(self.bias, self.n_train_per_group)
 
     def majority_share(self) -> float:
         """n_majority / (n_majority + n_minority) per animal: 0.5 at bias 0, 1.0 at bias 1."""

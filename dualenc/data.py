@@ -16,7 +16,8 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from .captions import all_caption_texts, training_captions
-from .config import ANIMALS, BACKGROUNDS, GROUP_NAMES, GROUPS, MINORITY_GROUPS, DataConfig, group_name
+from .config import (ANIMALS, BACKGROUNDS, GROUP_NAMES, GROUPS, MINORITY_GROUPS, DataConfig, group_name,
+                     minority_kept)
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -64,11 +65,11 @@ def image_seed(data_seed: int, split: str, animal: str, background: str, index: 
 
 
 def apply_bias(split: Split, data: DataConfig) -> Split:
-    """Keep round((1 - bias) * n) images of each minority group (the first ones, so levels nest)."""
+    """Keep `minority_kept(bias, n)` images of each minority group (the first ones, so levels nest)."""
     keep = np.ones(len(split), dtype=bool)
     for animal, background in MINORITY_GROUPS:
         idx = np.flatnonzero((split.animal == animal) & (split.background == background))
-        n_keep = int(round((1.0 - data.bias) * len(idx)))
+        n_keep = minority_kept(data.bias, len(idx))
         keep[idx[n_keep:]] = False
     return split.subset(keep)
 

@@ -32,6 +32,7 @@ REGISTRY = {
     "exp3": ExperimentConfig(name="exp3", data=DataConfig(bias=ORIGINAL_BIAS, captions="undescriptive")),
     "exp4": ExperimentConfig(name="exp4", data=DataConfig(bias=ORIGINAL_BIAS, captions="descriptive")),
 }
+ORIGINAL_EXPERIMENTS = tuple(REGISTRY)  # exp1..exp4: the original study's four experiments
 DESCRIPTIONS = {
     "exp1": "no bias, undescriptive captions (\"horse\" / \"camel\")",
     "exp2": "no bias, descriptive captions (\"horse in the desert\", ...)",

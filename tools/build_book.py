@@ -40,8 +40,8 @@ TEMPLATE = ROOT / "notebooks" / "experiment.ipynb"
 GENERATED = ROOT / "book" / "generated"
 PACKAGE = ROOT / "dualenc"
 STATIC = ROOT / "book_static"
-EXPERIMENTS = ("exp1", "exp2", "exp3", "exp4")
 sys.path.insert(0, str(ROOT))
+from dualenc.study import ORIGINAL_EXPERIMENTS as EXPERIMENTS  # noqa: E402  (exp1..exp4)
 from dualenc.notebook_helpers import QUICK_SEEDS, QUICK_SIZES  # noqa: E402  (shared with the other pages)
 
 # Parameters passed to the template on top of ``experiment=expN``, per profile. A parameter
