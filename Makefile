@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,book,sweep]"
+	$(BIN)/pip install --quiet -e ".[test]"  # the test extra includes book and sweep
 	touch $(STAMP)
 
 test: $(STAMP)

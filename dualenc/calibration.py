@@ -19,11 +19,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import metrics
-from .captions import ZERO_SHOT_CLASS_PROMPTS, ZERO_SHOT_POOLED_PROMPTS
-from .config import ANIMALS, ExperimentConfig
+from .config import ExperimentConfig
 from .data import build_dataset
-from .evaluate import HEADLINE_PROMPTS, classifier_predict, embed_images, embed_texts
+from .evaluate import RunOutputs
+from .metric_registry import compute_metrics
 from .train import train_group
 
 CALIBRATION_SEEDS = (1000, 1001, 1002)       # data draws apart from the study's seeds 0, 1, 2, ...
@@ -43,20 +42,9 @@ CANDIDATES = {                                # name -> model changes
 
 
 def validation_accuracy(config: ExperimentConfig, dataset, result) -> dict:
-    """Zero-shot (or classifier) accuracy per group on the validation split, average and worst."""
-    val, model = dataset.val, result.model
-    if config.train.loss == "image_only":
-        pred = classifier_predict(model, val, result.device)
-    else:
-        headline = HEADLINE_PROMPTS[config.data.captions]
-        prompts, pool = {"class": (ZERO_SHOT_CLASS_PROMPTS, "mean"),
-                         "pooled": (ZERO_SHOT_POOLED_PROMPTS, "max")}[headline]
-        class_emb = [embed_texts(model, result.tokenizer, p, result.device) for p in prompts]
-        pred = metrics.zero_shot_predict(embed_images(model, val, result.device), class_emb, pool=pool)
-    truth = np.array([ANIMALS.index(a) for a in val.animal])
-    group_acc = metrics.group_accuracy(pred == truth, val.animal, val.background)
-    summary = metrics.accuracy_summary(group_acc)
-    return {"val_average_acc": summary["average_acc"], "val_worst_group_acc": summary["worst_group_acc"]}
+    """Zero-shot (or classifier) accuracy on the validation split with the headline prompts,
+    average and worst group: the registry's calibration metrics (`metric_registry`)."""
+    return compute_metrics(RunOutputs.of(config, dataset, result), stored_in="calibration")
 
 
 def run_calibration(base: Optional[ExperimentConfig] = None, candidates: dict = CANDIDATES,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import CAPTION_MODES, LOSSES, ConfigError, ExperimentConfig, config_hash, from_dict
+from .study import ORIGINAL_EXPERIMENTS
 from .sweep import MAX_MODELS
 
 # Flags of `dualenc run` that map straight onto config fields (flag -> field).
@@ -57,27 +58,23 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def format_metrics(metrics: dict) -> str:
-    """A two-column table of the headline metrics."""
-    keys = ["average_acc", "worst_group_acc", "worst_group", "gap",
-            "acc_horse_grass", "acc_camel_desert", "acc_horse_desert", "acc_camel_grass",
-            "zs_class_average_acc", "zs_pooled_average_acc",
-            "probe_animal_acc", "probe_background_acc",
-            "silhouette_animal_image", "silhouette_background_image", "silhouette_group_image",
-            "n_train", "majority_share", "train_seconds", "headline_prompts"]
-    rows = [(k, metrics[k]) for k in keys if k in metrics]
-    width = max(len(k) for k, _ in rows)
+    """A two-column table of the run's metrics that the registry shows in the CLI, in its order."""
+    from .metric_registry import format_value, names
+
+    rows = [(name, format_value(name, metrics[name])) for name in names(shown_in="cli") if name in metrics]
+    width = max(len(name) for name, _ in rows)
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  -----"]
-    for key, value in rows:
-        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-        lines.append(f"{key:<{width}}  {shown}")
+    lines += [f"{name:<{width}}  {shown}" for name, shown in rows]
     return "\n".join(lines)
 
 
 def format_seed_summary(records: list) -> str:
-    """Mean and 95% interval (percentile bootstrap over seeds) of each headline metric."""
+    """Mean and 95% interval (percentile bootstrap over seeds) of each number of the CLI's table
+    that measures the model (not the data or the training run)."""
+    from .metric_registry import model_measures
     from .metrics import bootstrap_ci
 
-    keys = [k for k in SUMMARY_KEYS if all(isinstance(r.metrics.get(k), (int, float)) for r in records)]
+    keys = [k for k in model_measures(shown_in="cli") if all(k in r.metrics for r in records)]
     width = max(len(k) for k in keys)
     lines = [f"{'metric':<{width}}  mean   95% interval over {len(records)} seeds",
              f"{'-' * width}  -----  ------------"]
@@ -85,10 +82,6 @@ def format_seed_summary(records: list) -> str:
         mean, low, high = bootstrap_ci([r.metrics[key] for r in records])
         lines.append(f"{key:<{width}}  {mean:.3f}  [{low:.3f}, {high:.3f}]")
     return "\n".join(lines)
-
-
-SUMMARY_KEYS = ["average_acc", "worst_group_acc", "gap", "acc_horse_grass", "acc_camel_desert",
-                "acc_horse_desert", "acc_camel_grass", "probe_animal_acc", "probe_background_acc"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -182,13 +175,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .study import run_dir
+    from .study import is_done, run_dir
     from .sweep import get_grid, run_sweep
 
     configs = get_grid(args.grid)
     if args.list:
         for config in configs:
-            done = "done" if (run_dir(config, args.runs) / "DONE").exists() else "todo"
+            done = "done" if is_done(run_dir(config, args.runs)) else "todo"
             print(f"{config_hash(config)}  {done}  {config.name}  bias={config.data.bias} "
                   f"captions={config.data.captions} share={config.data.descriptive_share} "
                   f"templates={config.data.caption_templates} loss={config.train.loss} seed={config.train.seed}")
@@ -212,9 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train and evaluate one experiment (or load it if already run)",
-                         description="Run a registry experiment (exp1..exp4) or a custom config; "
+                         description=f"Run a registry experiment ({ORIGINAL_EXPERIMENTS[0]}.."
+                                     f"{ORIGINAL_EXPERIMENTS[-1]}) or a custom config; "
                                      "prints the metrics and the run directory.")
-    run.add_argument("experiment", nargs="?", help="registry name, e.g. exp3 (see `dualenc list`)")
+    run.add_argument("experiment", nargs="?",
+                     help=f"registry name, e.g. {ORIGINAL_EXPERIMENTS[-2]} (see `dualenc list`)")
     _add_config_arguments(run)
     run.add_argument("--test-dir", action="append", metavar="DIR",
                      help="after training, also score each run on this image folder or CSV manifest "
@@ -255,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "biased) and OUT/manifest.csv; --data-dir OUT, OUT/manifest.csv or "
                                         "OUT/<split> reads them back.")
     export.add_argument("out", metavar="OUT", help="a new or empty folder, e.g. data/procedural")
-    export.add_argument("--experiment", help="start from a registry experiment, e.g. exp3")
+    export.add_argument("--experiment", help=f"start from a registry experiment, e.g. {ORIGINAL_EXPERIMENTS[-2]}")
     _add_config_arguments(export)
     export.add_argument("--force", action="store_true", help="replace an earlier export in OUT")
     export.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -28,6 +28,7 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from .metric_registry import label_of
 from .metrics import mean_ci
 from .results import MissingSetting, bounds, by_seed, interval, interval_text, paired_difference, select
 
@@ -121,8 +122,10 @@ def direction(result: dict, up: str = "higher", down: str = "lower") -> str:
             "uninformative": "not comparable (both arms at a floor or a ceiling)"}.get(o, NOT_RUN)
 
 
-PW = {"loss": "pairwise"}
-UND, DESC = {**PW, "variant": "undescriptive"}, {**PW, "variant": "descriptive"}
+# Settings (`compare`'s column=value filters) of the pairwise loss, and of its two caption modes.
+PAIRWISE = {"loss": "pairwise"}
+PAIRWISE_UNDESCRIPTIVE = {**PAIRWISE, "variant": "undescriptive"}
+PAIRWISE_DESCRIPTIVE = {**PAIRWISE, "variant": "descriptive"}
 
 
 # ---------------------------------------------------------------- captions, measure by measure
@@ -137,9 +140,9 @@ class Measure(NamedTuple):
 CAPTION_MEASURES = {
     "worst_group_acc": Measure("wga", "worst-group accuracy, each model in its own words (headline)",
                                "worst-group accuracy in each model's own words", "own words"),
-    "zs_class_worst_group_acc": Measure("wga_class", 'worst-group accuracy, prompts "horse" / "camel"',
+    "zs_class_worst_group_acc": Measure("wga_class", label_of("zs_class_worst_group_acc"),
                                         'worst-group accuracy with the prompts "horse" / "camel"', "shared"),
-    "zs_pooled_worst_group_acc": Measure("wga_pooled", "worst-group accuracy, the four descriptive captions",
+    "zs_pooled_worst_group_acc": Measure("wga_pooled", label_of("zs_pooled_worst_group_acc"),
                                          "worst-group accuracy with the four descriptive captions", "shared"),
     "majority_acc": Measure("majority", "majority-group accuracy, each model in its own words",
                             "majority-group accuracy", "own words"),
@@ -283,18 +286,19 @@ def data_size_comparison(df: pd.DataFrame, metric: str = "worst_group_acc") -> p
     columns = ["n_train_per_group", "bias", "mean_a", "mean_b", "estimate", "low", "high", "n_seeds", "outcome"]
     if len(sizes) < 2:
         return pd.DataFrame([], columns=columns)
-    common = sorted(set.intersection(*[set(levels_of(df, n=n, **v)) for n in sizes for v in (UND, DESC)]))
+    arms = (PAIRWISE_DESCRIPTIVE, PAIRWISE_UNDESCRIPTIVE)
+    common = sorted(set.intersection(*[set(levels_of(df, n=n, **arm)) for n in sizes for arm in arms]))
     rows = []
     for n in sizes:
         for bias in common:
-            r = compare(df, metric, {**DESC, "bias": bias, "n_train_per_group": n},
-                        {**UND, "bias": bias, "n_train_per_group": n})
+            r = compare(df, metric, {**PAIRWISE_DESCRIPTIVE, "bias": bias, "n_train_per_group": n},
+                        {**PAIRWISE_UNDESCRIPTIVE, "bias": bias, "n_train_per_group": n})
             rows.append({"n_train_per_group": str(n), "bias": bias, "mean_a": r["mean_a"], "mean_b": r["mean_b"],
                          "estimate": r["mean"], "low": r["low"], "high": r["high"], "n_seeds": r["n"],
                          "outcome": r["outcome"]})
     small, large = sizes[0], sizes[-1]
     for bias in common:
-        at = [{**v, "bias": bias, "n_train_per_group": n} for n in (large, small) for v in (DESC, UND)]
+        at = [{**arm, "bias": bias, "n_train_per_group": n} for n in (large, small) for arm in arms]
         r = compare_effects(df, metric, *at)
         rows.append({"n_train_per_group": f"{large} - {small}", "bias": bias, "mean_a": r["mean_a"],
                      "mean_b": r["mean_b"], "estimate": r["mean"], "low": r["low"], "high": r["high"],

@@ -21,7 +21,7 @@ MINORITY_GROUPS = (("horse", "desert"), ("camel", "grass"))
 
 CAPTION_MODES = ("undescriptive", "descriptive", "background")
 LOSSES = ("pairwise", "clip", "siglip", "image_only")
-POOLS = ("cls", "mean")
+TOKEN_POOLS = ("cls", "mean")  # how the vision tower pools its tokens: class token or their mean
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("bf16", "fp32")
 
@@ -35,6 +35,9 @@ def group_name(animal: str, background: str) -> str:
 
 
 GROUP_NAMES = tuple(group_name(a, b) for a, b in GROUPS)  # "horse_grass", ... in GROUPS order
+# Each group as readers see it (tables, figures, the explorer).
+GROUP_LABELS = {"horse_grass": "horse on grass", "camel_desert": "camel in desert",
+                "horse_desert": "horse in desert", "camel_grass": "camel on grass"}
 
 
 def minority_kept(bias: float, n: int) -> int:
@@ -123,7 +126,8 @@ class DataConfig:
         return minority_kept(self.bias, self.n_train_per_group)
 
     def majority_share(self) -> float:
-        """n_majority / (n_majority + n_minority) per animal: 0.5 at bias 0, 1.0 at bias 1."""
+        """n_majority / (n_majority + n_minority) per animal that this config asks for: 0.5 at bias
+        0, 1.0 at bias 1 (a run reports the share of the images it loaded: `metrics.majority_share`)."""
         n = self.n_train_per_group
         return n / (n + self.minority_kept())
 
@@ -153,7 +157,7 @@ class VisionConfig:
         _coerce_floats(self)
         _check_int("model.vision.patch_size", self.patch_size, 1, 64)
         _check_tower("model.vision", self)
-        _check_choice("model.vision.pool", self.pool, POOLS)
+        _check_choice("model.vision.pool", self.pool, TOKEN_POOLS)
 
 
 @dataclass(frozen=True)

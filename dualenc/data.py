@@ -96,9 +96,11 @@ def data_cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _renderer_digest() -> str:
-    """Hash of the renderer's source: a renderer change invalidates the data cache."""
+    """Hash of the renderer's source (render.py and its render_*.py parts): a renderer change
+    invalidates the data cache."""
     from . import render
-    return hashlib.sha256(Path(render.__file__).read_bytes()).hexdigest()
+    files = sorted(Path(render.__file__).parent.glob("render*.py"))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
 
 def _render_key(data: DataConfig, split: str, per_group: int) -> str:

@@ -12,7 +12,9 @@ from typing import Optional
 import matplotlib.pyplot as plt
 
 from . import plots
-from .notebook_helpers import GROUP_NAMES, figure_png, pca_panel
+from .config import GROUP_NAMES
+from .metric_registry import format_value, label_of, names
+from .plots import figure_png, pca_panel
 
 
 def _nested_stack(controls: list, leaf, stacks: dict, prefix: tuple = (), level: int = 0):
@@ -111,13 +113,11 @@ def explorer_views(records: dict, dpi: int = 72) -> tuple[list, dict, dict]:
 
 
 def run_summary_html(record, compact: bool = False) -> str:
-    """A small HTML table of one run's headline metrics (for the explorers); `compact`: smaller
-    type and padding, to sit under the accuracy bars in a book page."""
-    m = record.metrics
-    rows = [("average accuracy", f"{m['average_acc']:.3f}"), ("worst-group accuracy", f"{m['worst_group_acc']:.3f}"),
-            ("worst group", plots.GROUP_LABELS[m["worst_group"]]), ("gap (majority - minority)", f"{m['gap']:.3f}"),
-            ("probe: animal", f"{m['probe_animal_acc']:.3f}"), ("probe: background", f"{m['probe_background_acc']:.3f}"),
-            ("training images", str(m["n_train"]))]
+    """A small HTML table of one run's metrics that the registry shows in the panel (for the
+    explorers); `compact`: smaller type and padding, to sit under the accuracy bars in a book page."""
+
+    rows = [(label_of(name), format_value(name, record.metrics[name]))
+            for name in names(shown_in="panel") if name in record.metrics]
     cell = "padding:1px 6px" if compact else "padding:2px 8px"
     body = "".join(f"<tr><td style='{cell}'>{k}</td><td style='{cell};text-align:right'>{v}</td></tr>"
                    for k, v in rows)

@@ -15,8 +15,8 @@ from typing import Callable, Iterable, Optional
 import matplotlib.pyplot as plt
 
 from . import plots
-from .config import ConfigError, ExperimentConfig
-from .notebook_helpers import GROUP_NAMES, figure_png, pca_panel
+from .config import GROUP_NAMES, ConfigError, ExperimentConfig
+from .plots import figure_png, pca_panel
 from .study import RunRecord, is_done, load_run, run_dir, run_experiment
 
 SETTINGS = ("bias", "captions", "seed", "loss")   # what picks a run; the view controls only redraw

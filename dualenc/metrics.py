@@ -48,7 +48,8 @@ def class_embeddings(class_prompt_emb: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack(pooled)
 
 
-POOLS = ("mean", "max")
+# How a class's prompt embeddings are pooled into its score (see `zero_shot_scores`).
+PROMPT_POOLS = ("mean", "max")
 
 
 def zero_shot_scores(image_emb: np.ndarray, class_prompt_emb: Sequence[np.ndarray],
@@ -60,8 +61,8 @@ def zero_shot_scores(image_emb: np.ndarray, class_prompt_emb: Sequence[np.ndarra
     prompt and read off its class; right for prompts that describe different things (the
     descriptive captions of one animal name two backgrounds, whose mean can point anywhere).
     """
-    if pool not in POOLS:
-        raise ValueError(f"pool={pool!r} is not allowed: expected one of {POOLS}")
+    if pool not in PROMPT_POOLS:
+        raise ValueError(f"pool={pool!r} is not allowed: expected one of {PROMPT_POOLS}")
     img = np.asarray(image_emb, dtype=np.float64)
     if img.ndim != 2:
         raise ValueError(f"image_emb must be (N, D), got shape {img.shape}")
@@ -107,7 +108,8 @@ def group_accuracy(correct: np.ndarray, animal: Sequence[str], background: Seque
 
 
 def accuracy_summary(group_acc: dict[str, float]) -> dict[str, float | str]:
-    """Average and worst-group accuracy, the worst group's name, and majority-minus-minority gap."""
+    """Average and worst-group accuracy, the worst group's name, the mean accuracy of the majority
+    and of the minority groups, and the majority-minus-minority gap."""
     missing = [g for g in GROUP_NAMES if g not in group_acc]
     if missing:
         raise ValueError(f"group accuracy is missing group(s) {missing}")
@@ -119,8 +121,22 @@ def accuracy_summary(group_acc: dict[str, float]) -> dict[str, float | str]:
         "average_acc": float(np.mean(list(acc.values()))),
         "worst_group_acc": acc[worst],
         "worst_group": worst,
+        "majority_acc": float(majority),
+        "minority_acc": float(minority),
         "gap": float(majority - minority),
     }
+
+
+def majority_share(group_counts: dict[str, int]) -> float:
+    """Share of the training images that are in a majority group, from the counts actually loaded:
+    n_majority / (n_majority + n_minority), 0.5 for a balanced set, 1.0 with no minority image
+    (per animal when the animals have as many images each, as a generated set has). No image: nan."""
+    missing = [g for g in GROUP_NAMES if g not in group_counts]
+    if missing:
+        raise ValueError(f"group counts are missing group(s) {missing}")
+    majority = sum(group_counts[group_name(*g)] for g in MAJORITY_GROUPS)
+    total = majority + sum(group_counts[group_name(*g)] for g in MINORITY_GROUPS)
+    return majority / total if total else math.nan
 
 
 def linear_probe(train_x: np.ndarray, train_y: Sequence, test_x: np.ndarray, test_y: Sequence,

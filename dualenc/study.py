@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .config import (ConfigError, DataConfig, ExperimentConfig, config_hash, from_dict, to_json)
+from .config import ConfigError, DataConfig, ExperimentConfig, config_hash, from_dict, minority_kept, to_json
 
 DONE = "DONE"
 MODEL = "model.pt"
@@ -33,11 +33,18 @@ REGISTRY = {
     "exp4": ExperimentConfig(name="exp4", data=DataConfig(bias=ORIGINAL_BIAS, captions="descriptive")),
 }
 ORIGINAL_EXPERIMENTS = tuple(REGISTRY)  # exp1..exp4: the original study's four experiments
+
+
+def _bias_in_words(bias: float) -> str:
+    n = DataConfig().n_train_per_group
+    return f"bias {bias:g} ({minority_kept(bias, n)} of {n} minority images kept)"
+
+
 DESCRIPTIONS = {
     "exp1": "no bias, undescriptive captions (\"horse\" / \"camel\")",
     "exp2": "no bias, descriptive captions (\"horse in the desert\", ...)",
-    "exp3": "bias 0.75 (12 of 48 minority images kept), undescriptive captions",
-    "exp4": "bias 0.75 (12 of 48 minority images kept), descriptive captions",
+    "exp3": f"{_bias_in_words(ORIGINAL_BIAS)}, undescriptive captions",
+    "exp4": f"{_bias_in_words(ORIGINAL_BIAS)}, descriptive captions",
 }
 
 
@@ -215,6 +222,20 @@ def _torch_version() -> str:
     return torch.__version__
 
 
+def check_stored_model(path: str | Path) -> None:
+    """ConfigError, naming what is missing, unless `path` is a finished run with its weights."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"run directory {str(path)!r} does not exist: expected a finished run "
+                          "such as runs/<config hash>")
+    if not is_done(path):
+        raise ConfigError(f"{str(path)!r} is not a finished run (no {DONE} marker): expected a "
+                          "directory of the run store such as runs/<config hash>")
+    if not (path / MODEL).is_file():
+        raise ConfigError(f"run {str(path)!r} has no {MODEL} (stored before runs kept their weights): "
+                          "train it again with --force")
+
+
 def load_model(path: str | Path):
     """The trained model of a stored run (K = 1, eval mode) and its tokenizer."""
     import torch
@@ -223,11 +244,9 @@ def load_model(path: str | Path):
     from .tokenizer import Tokenizer
     from .train import build_model
 
+    check_stored_model(path)
     record = load_run(path)
     config = record.config
-    if not (record.path / MODEL).is_file():
-        raise FileNotFoundError(f"run {record.path} has no {MODEL} (stored before runs kept their weights): "
-                                "train it again with --force")
     if (record.path / TOKENIZER).is_file():
         stored = json.loads((record.path / TOKENIZER).read_text())
         tokenizer = Tokenizer(stored["vocab"], stored["context_length"])

@@ -23,16 +23,18 @@ from tqdm.auto import tqdm
 from .config import ConfigError, ExperimentConfig, config_hash, from_dict
 from .study import ORIGINAL_BIAS, clean_stale_staging, is_done, run_dir, runs_root, write_results
 
+STRONG_BIAS = 0.9  # the strong level the verdicts read beside the original's ORIGINAL_BIAS
 # Dense where worst-group accuracy falls (between 0.5 and 1).
-BIAS_LEVELS = (0.0, 0.25, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
-LOSS_BIAS_LEVELS = (0.0, 0.5, 0.75, 0.9, 1.0)      # CLIP and SigLIP
-SIZE_BIAS_LEVELS = (0.0, 0.5, 0.75, 0.9, 1.0)      # the data-size axis
+BIAS_LEVELS = (0.0, 0.25, 0.5, 0.6, 0.7, ORIGINAL_BIAS, 0.8, 0.85, STRONG_BIAS, 0.95, 1.0)
+FEW_BIAS_LEVELS = (0.0, 0.5, ORIGINAL_BIAS, STRONG_BIAS, 1.0)  # the axes that cannot afford every level
+LOSS_BIAS_LEVELS = FEW_BIAS_LEVELS                 # CLIP and SigLIP
+SIZE_BIAS_LEVELS = FEW_BIAS_LEVELS                 # the data-size axis
 DATA_SIZES = (192, 768)                            # training images per group beside the original's 48
 VARIABILITY_BIAS_LEVELS = (0.0, ORIGINAL_BIAS)
 SEEDS = tuple(range(5))
 MAX_MODELS = 5                                     # models per batch: on the CPU K = 5 is as fast as 10 (benchmarks/README.md)
 # caption variant name -> config changes
-CAPTION_VARIANTS = {
+CAPTION_VARIANT_CHANGES = {
     "undescriptive": {"captions": "undescriptive"},
     "descriptive": {"captions": "descriptive"},
     "descriptive_share_0.5": {"captions": "descriptive", "descriptive_share": 0.5},
@@ -60,7 +62,8 @@ def default_grid(base: Optional[ExperimentConfig] = None, seeds: Iterable[int] =
     baseline, CLIP and SigLIP, caption variability, and a data-size axis."""
     base = base or ExperimentConfig()
     seeds = list(seeds)
-    grid = _configs("captions", base, bias=list(bias_levels), captions=list(CAPTION_VARIANTS.values()), seed=seeds)
+    grid = _configs("captions", base, bias=list(bias_levels), captions=list(CAPTION_VARIANT_CHANGES.values()),
+                    seed=seeds)
     grid += _configs("image_only", base, loss=["image_only"], bias=list(bias_levels), seed=seeds)
     grid += _configs("losses", base, loss=["clip", "siglip"], bias=list(loss_levels),
                      captions=["undescriptive", "descriptive"], seed=seeds)
@@ -75,7 +78,7 @@ def default_grid(base: Optional[ExperimentConfig] = None, seeds: Iterable[int] =
 # arms (the two caption modes, the background-only control, the image-only baseline) at the key
 # bias levels first; then the data-size axis at the original's bias; then the bias curve of the
 # question's arms (two caption modes, image-only) through the levels between; then everything else.
-KEY_LEVELS = (ORIGINAL_BIAS, 0.0, 0.9)
+KEY_LEVELS = (ORIGINAL_BIAS, 0.0, STRONG_BIAS)
 NEXT_LEVELS = (0.5, 1.0)
 LEVEL_PRIORITY = (*KEY_LEVELS, *NEXT_LEVELS, 0.95, 0.85, 0.8, 0.7, 0.6, 0.25)
 
@@ -109,8 +112,8 @@ def ci_grid() -> list:
         "image_size": 32, "n_train_per_group": 12, "n_val_per_group": 6, "n_test_per_group": 8,
         "steps": 6, "batch_size": 16, "model.vision.width": 32, "model.vision.patch_size": 16,
         "model.text.width": 32, "model.embed_dim": 16})
-    return default_grid(base, seeds=(0, 1), bias_levels=(0.0, 0.75, 0.95), loss_levels=(0.0, 0.75),
-                        size_levels=(0.0, 0.75), data_sizes=(24,), variability_levels=(0.0,))
+    return default_grid(base, seeds=(0, 1), bias_levels=(0.0, ORIGINAL_BIAS, 0.95), loss_levels=(0.0, ORIGINAL_BIAS),
+                        size_levels=(0.0, ORIGINAL_BIAS), data_sizes=(24,), variability_levels=(0.0,))
 
 
 GRIDS = {"default": default_grid, "ci": ci_grid}

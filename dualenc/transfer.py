@@ -15,18 +15,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import pandas as pd
 
-from . import metrics
-from .captions import ZERO_SHOT_CLASS_PROMPTS, ZERO_SHOT_POOLED_PROMPTS
 from .config import ANIMALS, GROUP_NAMES, ConfigError
-from .data import list_image_entries, read_image_entries
+from .data import Dataset, list_image_entries, read_image_entries
+from .metric_registry import PROMPT_SECTIONS
 
 TRANSFER_DIR = "transfer"
-# Prompt set -> (prompts per class, how a class's prompts are pooled): as in evaluate.evaluate.
-PROMPT_SETS = {"class": (ZERO_SHOT_CLASS_PROMPTS, "mean"), "pooled": (ZERO_SHOT_POOLED_PROMPTS, "max")}
-CLASSIFIER_BATCH = 256
+# The registry's sections a transfer computes: test accuracy with each prompt set (or the classifier).
+TRANSFER_SECTIONS = ("accuracy", "zs_class", "zs_pooled")
 
 
 @dataclass
@@ -40,7 +37,7 @@ class Transfer:
     counts: dict                  # group -> images scored
     prompt_sets: list             # ["class", "pooled"] for a dual encoder, ["classifier"] for image-only
     headline_prompts: str         # the prompt set the run's own headline metrics use
-    metrics: dict                 # metrics.json names; the headline set's also without prefix
+    metrics: dict                 # metrics.json names (TRANSFER_SECTIONS); the headline set's also without prefix
     skipped: list = field(default_factory=list)   # unreadable files skipped (on_error="warn")
     image_size: int = 0
     created: str = ""
@@ -52,8 +49,8 @@ class Transfer:
         keys = [f"acc_{g}" for g in GROUP_NAMES] + ["average_acc", "worst_group_acc"]
         table = pd.DataFrame(index=pd.Index([*GROUP_NAMES, "average", "worst group"], name="group"))
         table["images"] = pd.array([self.counts[g] for g in GROUP_NAMES] + [self.n_images, pd.NA], dtype="Int64")
-        for name in self.prompt_sets:
-            prefix = "" if name == "classifier" else f"zs_{name}_"
+        for name in self.prompt_sets:  # the headline set's names carry no prefix
+            prefix = "" if name == self.headline_prompts else PROMPT_SECTIONS[name][0]
             table[name] = [self.metrics[prefix + key] for key in keys]
         table.attrs["headline_prompts"] = self.headline_prompts
         return table
@@ -66,20 +63,6 @@ class Transfer:
         return (f"transfer of run {Path(self.run_dir).name} to {self.test_dir}: {self.n_images} images"
                 f"{skipped}, {self.image_size} px; headline prompts: {self.headline_prompts}\n"
                 f"{shown}\nstored: {self.path}")
-
-
-def _check_run(run_dir: Path) -> None:
-    from .study import DONE, MODEL
-
-    if not run_dir.is_dir():
-        raise ConfigError(f"run directory {str(run_dir)!r} does not exist: expected a finished run "
-                          "such as runs/<config hash>")
-    if not (run_dir / DONE).is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a finished run (no {DONE} marker): expected a "
-                          "directory of the run store such as runs/<config hash>")
-    if not (run_dir / MODEL).is_file():
-        raise ConfigError(f"run {str(run_dir)!r} has no {MODEL} (stored before runs kept their weights): "
-                          "train it again with --force")
 
 
 def list_test_entries(test_dir: str | Path) -> list:
@@ -100,50 +83,27 @@ def folder_key(test_dir: str | Path, entries: list) -> str:
     return f"{name}-{digest}"
 
 
-def _predict(config, model, tokenizer, images, device: str) -> dict:
-    """Prompt set -> predicted animal index per image (evaluate.py's functions on these images)."""
-    from .evaluate import classifier_predict, embed_images, embed_texts
-
-    if config.train.loss == "image_only":
-        batch = np.arange(len(images)) // CLASSIFIER_BATCH
-        return {"classifier": np.concatenate([classifier_predict(model, images.subset(batch == b), device)
-                                              for b in range(batch[-1] + 1)])}
-    image_emb = embed_images(model, images, device)
-    return {name: metrics.zero_shot_predict(image_emb, [embed_texts(model, tokenizer, p, device) for p in prompts],
-                                            pool=pool)
-            for name, (prompts, pool) in PROMPT_SETS.items()}
-
-
 def evaluate_on_folder(run_dir: str | Path, test_dir: str | Path, on_error: str = "raise",
                        device: str = "cpu") -> Transfer:
     """Score the run in `run_dir` on every image of `test_dir` (`<root>/<animal>_<background>/`,
     an exported dataset's split folder, or a CSV manifest; resized to the run's image size) and
     store the result under `run_dir/transfer/`. on_error="warn" skips unreadable images."""
-    import torch
-
-    from .evaluate import HEADLINE_PROMPTS, _accuracy_block
-    from .study import _write_text, load_model, load_run
+    from .evaluate import RunOutputs
+    from .metric_registry import compute_metrics
+    from .study import _write_text, check_stored_model, load_model, load_run
 
     run_dir = Path(run_dir)
-    _check_run(run_dir)
+    check_stored_model(run_dir)
     if on_error not in ("raise", "warn"):
         raise ConfigError(f"on_error={on_error!r} is not allowed: expected 'raise' or 'warn'")
     entries = list_test_entries(test_dir)
     config = load_run(run_dir).config
     images, kept = read_image_entries(entries, config.data.image_size, on_error)
     model, tokenizer = load_model(run_dir)
-    with torch.no_grad():
-        predicted = _predict(config, model.to(device), tokenizer, images, device)
-
-    out: dict = {}
-    for name, pred in predicted.items():
-        out.update(_accuracy_block("" if name == "classifier" else f"zs_{name}_", pred, images))
-    headline = "classifier" if "classifier" in predicted else HEADLINE_PROMPTS[config.data.captions]
-    if headline != "classifier":
-        out.update({k.removeprefix(f"zs_{headline}_"): v for k, v in list(out.items())
-                    if k.startswith(f"zs_{headline}_")})
+    outputs = RunOutputs(config, Dataset(train=None, val=None, test=images), model.to(device), tokenizer, device)
     transfer = Transfer(str(run_dir), str(test_dir), str(Path(test_dir).resolve()), len(images),
-                        images.group_counts(), list(predicted), headline, out,
+                        images.group_counts(), list(outputs.prompt_sets), outputs.headline_prompts,
+                        compute_metrics(outputs, TRANSFER_SECTIONS),
                         sorted({str(e.path) for e in entries} - {str(e.path) for e in kept}),
                         config.data.image_size, datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -152,8 +112,8 @@ def evaluate_on_folder(run_dir: str | Path, test_dir: str | Path, on_error: str 
     key = folder_key(test_dir, entries)
     transfer.path = str(folder / f"{key}.json")
     table = pd.DataFrame({"path": images.source, "animal": images.animal, "background": images.background})
-    for name, pred in predicted.items():
-        table[f"pred_{name}"] = [ANIMALS[k] for k in pred]
+    for name in outputs.prompt_sets:
+        table[f"pred_{name}"] = [ANIMALS[k] for k in outputs.predicted(name)]
     _write_text(folder / f"{key}.csv", table.to_csv(index=False))
     _write_text(Path(transfer.path), json.dumps(asdict(transfer), indent=2))
     return transfer

@@ -13,27 +13,26 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .comparisons import (BACKGROUND_MEASURES, CAPTION_MEASURES, COMPARISON_COLUMNS, DESC, FLOOR_MARGIN, NOT_RUN,
-                          OUTCOMES, PW, UND, WORST_GROUP, Measure, not_run, agreement, at_floor_or_ceiling,
-                          caption_comparison, compare, compare_effects, comparison_display, data_size_comparison,
-                          data_size_display, direction, levels_of, outcome, probe_references, scale_summary,
-                          sizes_of)
+from .comparisons import (BACKGROUND_MEASURES, CAPTION_MEASURES, COMPARISON_COLUMNS, FLOOR_MARGIN, NOT_RUN,
+                          OUTCOMES, PAIRWISE, PAIRWISE_DESCRIPTIVE, PAIRWISE_UNDESCRIPTIVE, WORST_GROUP, Measure,
+                          not_run, agreement, at_floor_or_ceiling, caption_comparison, compare, compare_effects,
+                          comparison_display, data_size_comparison, data_size_display, direction, levels_of, outcome,
+                          probe_references, scale_summary, sizes_of)
 from .metrics import N_RESAMPLES
 from .results import CAPTION_VARIANTS, CHANCE, MissingSetting, base_size, interval, interval_text
-from .study import ORIGINAL_BIAS  # the original's "25% bias" (12 of 48 minority images kept)
-
-STRONG_BIAS = 0.9      # the second level the verdict looks at, beside the original's 0.75
+from .study import ORIGINAL_BIAS, ORIGINAL_EXPERIMENTS  # the original's "25% bias": 12 of 48 minority images kept
+from .sweep import STRONG_BIAS  # the second level the verdict looks at, beside ORIGINAL_BIAS
 
 
 # ---------------------------------------------------------------- the original's four claims
 
-CLAIMS = {
-    1: ("exp1", 'Without bias and with "horse" / "camel" captions, the model separates horses from '
-                "camels, with some confusion on the minority groups."),
-    2: ("exp2", "With descriptive captions the embeddings also cluster by context (the background)."),
-    3: ("exp3", "Bias sharpens the majority groups, at the minority groups' expense."),
-    4: ("exp4", "Under bias, descriptive captions help the minority group horse in desert."),
-}
+CLAIMS = dict(enumerate(zip(ORIGINAL_EXPERIMENTS, (  # claim -> (the experiment that made it, the claim)
+    'Without bias and with "horse" / "camel" captions, the model separates horses from camels, with some '
+    "confusion on the minority groups.",
+    "With descriptive captions the embeddings also cluster by context (the background).",
+    "Bias sharpens the majority groups, at the minority groups' expense.",
+    "Under bias, descriptive captions help the minority group horse in desert.",
+), strict=True), start=1))
 
 
 class Test(NamedTuple):
@@ -48,24 +47,33 @@ class Test(NamedTuple):
     metric_b: Optional[str] = None
 
 
-_O = ORIGINAL_BIAS
+def _undescriptive(bias: float) -> dict:
+    """The pairwise loss with "horse" / "camel" captions at `bias` (a setting of `compare`)."""
+    return {**PAIRWISE_UNDESCRIPTIVE, "bias": bias}
+
+
+def _descriptive(bias: float) -> dict:
+    """The pairwise loss with descriptive captions at `bias`."""
+    return {**PAIRWISE_DESCRIPTIVE, "bias": bias}
+
+
 TESTS = [
-    Test("1a", 1, 'average accuracy ("horse" / "camel", bias 0)', "average_acc", {**UND, "bias": 0.0},
+    Test("1a", 1, 'average accuracy ("horse" / "camel", bias 0)', "average_acc", _undescriptive(0.0),
          threshold=CHANCE),
     Test("1b", 1, 'image silhouette by animal ("horse" / "camel", bias 0)', "silhouette_animal_image",
-         {**UND, "bias": 0.0}),
+         _undescriptive(0.0)),
     Test("1c", 1, 'majority minus minority accuracy ("horse" / "camel", bias 0)', "majority_acc",
-         {**UND, "bias": 0.0}, {**UND, "bias": 0.0}, metric_b="minority_acc"),
+         _undescriptive(0.0), _undescriptive(0.0), metric_b="minority_acc"),
     Test("2a", 2, 'text silhouette by background, descriptive minus "horse" / "camel" (bias 0)',
-         "silhouette_background_text", {**DESC, "bias": 0.0}, {**UND, "bias": 0.0}),
+         "silhouette_background_text", _descriptive(0.0), _undescriptive(0.0)),
     Test("2b", 2, 'image silhouette by background, descriptive minus "horse" / "camel" (bias 0)',
-         "silhouette_background_image", {**DESC, "bias": 0.0}, {**UND, "bias": 0.0}),
-    Test("3a", 3, f'majority-group accuracy, bias {_O:g} minus bias 0 ("horse" / "camel")', "majority_acc",
-         {**UND, "bias": _O}, {**UND, "bias": 0.0}),
-    Test("3b", 3, f'minority-group accuracy, bias {_O:g} minus bias 0 ("horse" / "camel")', "minority_acc",
-         {**UND, "bias": _O}, {**UND, "bias": 0.0}, expected=-1),
-    Test("4a", 4, f'accuracy on horse in desert, descriptive minus "horse" / "camel" (bias {_O:g})',
-         "acc_horse_desert", {**DESC, "bias": _O}, {**UND, "bias": _O}),
+         "silhouette_background_image", _descriptive(0.0), _undescriptive(0.0)),
+    Test("3a", 3, f'majority-group accuracy, bias {ORIGINAL_BIAS:g} minus bias 0 ("horse" / "camel")',
+         "majority_acc", _undescriptive(ORIGINAL_BIAS), _undescriptive(0.0)),
+    Test("3b", 3, f'minority-group accuracy, bias {ORIGINAL_BIAS:g} minus bias 0 ("horse" / "camel")',
+         "minority_acc", _undescriptive(ORIGINAL_BIAS), _undescriptive(0.0), expected=-1),
+    Test("4a", 4, f'accuracy on horse in desert, descriptive minus "horse" / "camel" (bias {ORIGINAL_BIAS:g})',
+         "acc_horse_desert", _descriptive(ORIGINAL_BIAS), _undescriptive(ORIGINAL_BIAS)),
 ]
 
 
@@ -136,7 +144,7 @@ def claims_display(table: pd.DataFrame) -> pd.DataFrame:
 def bias_roles(df: pd.DataFrame) -> dict:
     """The levels the verdict reads, by role: unbiased (0), orig (the original's 0.75) and strong
     (0.9, or the nearest level the grid has between the original's and 1)."""
-    levels = levels_of(df, **UND) or sorted(float(b) for b in df["bias"].unique())
+    levels = levels_of(df, **PAIRWISE_UNDESCRIPTIVE) or sorted(float(b) for b in df["bias"].unique())
     above = [b for b in levels if ORIGINAL_BIAS < b < 1.0]
     strong = STRONG_BIAS if any(np.isclose(levels, STRONG_BIAS)) else (
         min(above, key=lambda b: abs(b - STRONG_BIAS)) if above else ORIGINAL_BIAS)
@@ -288,21 +296,23 @@ def verdict(df: pd.DataFrame) -> dict:
 
     io = {"loss": "image_only", "variant": "image_only"}
     wga = "worst_group_acc"
-    for variant, where in (("undescriptive", UND), ("descriptive", DESC), ("image_only", io)):
+    for variant, where in (("undescriptive", PAIRWISE_UNDESCRIPTIVE), ("descriptive", PAIRWISE_DESCRIPTIVE),
+                           ("image_only", io)):
         _put(out, f"bias_{variant}", compare(df, wga, {**where, "bias": roles["strong"]}, {**where, "bias": 0.0},
                                              expected=-1))
     for role in ("orig", "strong"):
         _put(out, f"io_{role}_wga", compare(df, wga, {**io, "bias": roles[role]}, threshold=CHANCE))
         _put(out, f"io_{role}_avg_minus_wga", compare(df, "average_acc", {**io, "bias": roles[role]},
                                                       {**io, "bias": roles[role]}, metric_b=wga))
-        for name, where in (("pairwise_desc", DESC), ("clip_desc", {"loss": "clip", "variant": "descriptive"}),
+        for name, where in (("pairwise_desc", PAIRWISE_DESCRIPTIVE),
+                            ("clip_desc", {"loss": "clip", "variant": "descriptive"}),
                             ("clip_und", {"loss": "clip", "variant": "undescriptive"})):
             _put(out, f"vs_io_{name}_{role}", compare(df, wga, {**where, "bias": roles[role]},
                                                       {**io, "bias": roles[role]}))
-    templates = {**PW, "variant": "descriptive_templates_4"}
+    templates = {**PAIRWISE, "variant": "descriptive_templates_4"}
     for role in ("unbiased", "orig"):
         _put(out, f"templates_{role}", compare(df, wga, {**templates, "bias": roles[role]},
-                                               {**DESC, "bias": roles[role]}, expected=-1))
+                                               {**PAIRWISE_DESCRIPTIVE, "bias": roles[role]}, expected=-1))
 
     strong_levels = [roles["orig"], roles["strong"]]
     out["answer"] = answer(cap, strong_levels)
@@ -319,7 +329,8 @@ def verdict(df: pd.DataFrame) -> dict:
 __all__ = [  # this module's own names, and the comparisons it re-exports for the notebooks
     "STRONG_BIAS", "CLAIMS", "TESTS", "Test", "claim_outcome", "claims", "claim_values", "claims_display",
     "bias_roles", "answer", "ANSWER_WORDS", "plain", "verdict",
-    "OUTCOMES", "NOT_RUN", "FLOOR_MARGIN", "not_run", "PW", "UND", "DESC", "Measure", "CAPTION_MEASURES",
+    "OUTCOMES", "NOT_RUN", "FLOOR_MARGIN", "not_run", "PAIRWISE", "PAIRWISE_UNDESCRIPTIVE", "PAIRWISE_DESCRIPTIVE",
+    "Measure", "CAPTION_MEASURES",
     "BACKGROUND_MEASURES", "WORST_GROUP", "COMPARISON_COLUMNS", "outcome", "at_floor_or_ceiling", "compare",
     "compare_effects", "direction", "levels_of", "caption_comparison", "agreement", "comparison_display",
     "probe_references", "sizes_of", "data_size_comparison", "data_size_display", "scale_summary"]

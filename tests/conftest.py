@@ -1,9 +1,27 @@
+import importlib.util
+
 import pytest
 import torch
 
 from dualenc.config import ExperimentConfig
 
 torch.set_num_threads(1)
+
+# What the tests import beyond the core dependencies (module -> pip requirement), all installed by
+# `pip install -e '.[test]'`. A missing one stops the run with its name instead of skipping tests;
+# tests/test_packaging.py checks that the `test` extra provides every one.
+TEST_MODULES = {
+    "nbformat": "nbformat", "papermill": "papermill", "ipykernel": "ipykernel", "myst_nb": "myst-nb",
+    "ipywidgets": "ipywidgets", "jupyter_book": "jupyter-book", "yaml": "pyyaml",
+    "distributed": "dask[distributed]", "pyarrow": "pyarrow",
+}
+
+
+def pytest_configure(config):
+    missing = [pip for module, pip in TEST_MODULES.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise pytest.UsageError(f"the tests need {', '.join(missing)}, not installed here: "
+                                "pip install -e '.[test]' (what `make test` does)")
 
 
 def tiny_config(**changes) -> ExperimentConfig:

@@ -6,6 +6,7 @@ import pytest
 
 from dualenc import calibration
 from dualenc.config import ExperimentConfig
+from dualenc.metric_registry import names
 
 TABLE = Path(__file__).resolve().parents[1] / "results" / "calibration.csv"
 
@@ -47,6 +48,8 @@ def test_calibration_runs_on_validation_at_bias_zero(tiny):
                                         budgets=(3, 6), seeds=(1000, 1001), progress=False)
     assert len(table) == 2 * 2 * 2
     assert set(table["seed"]) == {1000, 1001} and table["val_average_acc"].between(0, 1).all()
+    assert set(names(stored_in="calibration")) <= set(table.columns)   # the registry's calibration metrics
+    assert (table["val_worst_group_acc"] <= table["val_average_acc"]).all()
     assert (table["epochs"] > 0).all() and (table["bias"] == 0.0).all()   # base had bias 0.75
 
 

@@ -3,7 +3,10 @@ import sys
 
 import pytest
 
-from dualenc.cli import main
+from types import SimpleNamespace
+
+from dualenc.cli import format_metrics, format_seed_summary, main
+from dualenc.metric_registry import names
 
 
 def test_run_prints_metrics_table_and_directory(tmp_path, capsys):
@@ -13,6 +16,25 @@ def test_run_prints_metrics_table_and_directory(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "worst_group_acc" in out and "probe_background_acc" in out
     assert f"run directory: {tmp_path}" in out
+
+
+def test_metrics_table_shows_the_registrys_cli_rows_in_its_order():
+    metrics = {name: 0.5 for name in names()} | {"worst_group": "camel_grass", "headline_prompts": "class",
+                                                 "n_train": 120, "not_a_metric": 7.0}
+    rows = [line.split()[0] for line in format_metrics(metrics).splitlines()[2:]]
+    assert rows == names(shown_in="cli")
+    table = format_metrics(metrics)
+    assert "camel on grass" in table and "not_a_metric" not in table and "zs_class_gap" not in table
+    del metrics["zs_pooled_average_acc"]            # an older run without it: the row is left out
+    assert "zs_pooled_average_acc" not in format_metrics(metrics)
+
+
+def test_seed_summary_measures_the_model_only():
+    text = {"worst_group": "camel_grass", "headline_prompts": "class"}
+    records = [SimpleNamespace(metrics={name: 0.1 * seed for name in names()} | text) for seed in (1, 2, 3)]
+    rows = {line.split()[0]: line.split()[1] for line in format_seed_summary(records).splitlines()[2:]}
+    assert rows["worst_group_acc"] == "0.200" and "probe_background_acc" in rows
+    assert not {"n_train", "train_seconds", "majority_share", "worst_group", "headline_prompts"} & set(rows)
 
 
 @pytest.mark.parametrize("flags, words", [

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from dualenc.config import ConfigError, DataConfig, ExperimentConfig, config_hash, from_dict, to_json
+from dualenc.config import (GROUP_LABELS, GROUP_NAMES, TOKEN_POOLS, ConfigError, DataConfig, ExperimentConfig,
+                            config_hash, from_dict, to_json)
 
 
 @pytest.mark.parametrize("field, value, words", [
@@ -42,6 +43,15 @@ def test_majority_share_and_minority_kept():
     assert DataConfig(bias=1.0).majority_share() == 1.0
     assert DataConfig(bias=0.75).minority_kept() == 12
     assert DataConfig(bias=0.75).majority_share() == pytest.approx(48 / 60)
+
+
+def test_token_pooling_is_cls_or_mean_and_every_group_has_a_label():
+    for pool in TOKEN_POOLS:
+        assert ExperimentConfig().replace(**{"model.vision.pool": pool}).model.vision.pool == pool
+    with pytest.raises(ConfigError, match="model.vision.pool='max'.*'cls'.*'mean'"):
+        ExperimentConfig().replace(**{"model.vision.pool": "max"})
+    assert list(GROUP_LABELS) == list(GROUP_NAMES)
+    assert len(set(GROUP_LABELS.values())) == len(GROUP_NAMES)
 
 
 def test_heads_must_divide_width():

@@ -1,9 +1,11 @@
+from collections import Counter
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from dualenc.captions import DESCRIPTIVE, caption_attributes, consistency
-from dualenc.config import DataConfig, GROUPS, group_name
+from dualenc.config import DataConfig, GROUP_NAMES, GROUPS, group_name
 from dualenc.data import build_dataset, load_image_entries, split_user_entries
 from dualenc.tokenizer import Tokenizer
 
@@ -15,8 +17,8 @@ def test_bias_gives_expected_group_counts(bias, minority):
     data = build_dataset(DataConfig(bias=bias, **SMALL))
     assert data.train.group_counts() == {"horse_grass": 48, "camel_desert": 48,
                                          "horse_desert": minority, "camel_grass": minority}
-    assert data.val.group_counts() == {g: 4 for g in data.val.group_counts()}
-    assert data.test.group_counts() == {g: 4 for g in data.test.group_counts()}
+    assert data.val.group_counts() == {g: 4 for g in GROUP_NAMES}
+    assert data.test.group_counts() == {g: 4 for g in GROUP_NAMES}
 
 
 def test_no_image_in_two_splits():
@@ -40,12 +42,13 @@ def test_same_seed_same_images_and_captions():
 
 
 def test_caption_modes_use_the_original_strings():
+    # the original study's strings, typed from its text (DESIGN.md), not read from captions.DESCRIPTIVE
+    original = {"horse_grass": "horse on the grass", "horse_desert": "horse in the desert",
+                "camel_desert": "a camel in the desert", "camel_grass": "camel on the grass"}
     data = build_dataset(DataConfig(captions="descriptive", **SMALL))
-    for caption, group in zip(data.train.captions, data.train.group):
-        assert caption == DESCRIPTIVE[group]
+    assert [original[group] for group in data.train.group] == data.train.captions
     data = build_dataset(DataConfig(captions="undescriptive", **SMALL))
-    assert set(data.train.captions) == {"horse", "camel"}
-    assert {caption for caption, a in zip(data.train.captions, data.train.animal)} == {"horse", "camel"}
+    assert Counter(data.train.captions) == {"horse": 2 * 48, "camel": 2 * 48}   # bias 0: both backgrounds
     assert all(c == a for c, a in zip(data.train.captions, data.train.animal))
 
 

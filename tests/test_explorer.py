@@ -9,10 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-widgets = pytest.importorskip("ipywidgets")
+import ipywidgets as widgets  # noqa: E402  (a test dependency: conftest names it if missing)
 
-from dualenc.explorer import explorer_views, static_explorer  # noqa: E402
+from dualenc.explorer import explorer_views, run_summary_html, static_explorer  # noqa: E402
 from dualenc.explorer_live import NOT_RUN, STORED, TRAINED, LiveController, live_explorer  # noqa: E402
+from dualenc.config import GROUP_LABELS  # noqa: E402
+from dualenc.metric_registry import label_of, names  # noqa: E402
 from dualenc.study import is_done, run_dir, run_experiment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,6 +184,20 @@ def load_lab():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_run_summary_shows_the_registrys_panel_rows_with_labels(stored):
+    _, _, record = stored
+    html = run_summary_html(record)
+    shown = [label_of(n) for n in names(shown_in="panel")]
+    assert html.count("<tr>") == len(shown) and all(f">{label}<" in html for label in shown)
+    assert [html.index(f">{label}<") for label in shown] == sorted(html.index(f">{label}<") for label in shown)
+    m = record.metrics
+    assert f">{m['worst_group_acc']:.3f}<" in html and f">{m['n_train']}<" in html
+    assert f">{GROUP_LABELS[m['worst_group']]}<" in html          # a group by its label, not its key
+    assert "font-size:0.8em" in run_summary_html(record, compact=True) and "font-size" not in html
+    older = SimpleNamespace(metrics={k: v for k, v in m.items() if k != "probe_background_acc"})
+    assert run_summary_html(older).count("<tr>") == len(shown) - 1      # a run without a metric: no row
 
 
 def test_make_lab_opens_a_scratch_copy_that_finds_the_run_store(tmp_path, monkeypatch):

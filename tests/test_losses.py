@@ -4,7 +4,12 @@ import torch
 import torch.nn.functional as F
 import pytest
 
+from dualenc.captions import DESCRIPTIVE
+from dualenc.config import ANIMALS, BACKGROUNDS, GROUPS, group_name
 from dualenc.losses import CONTRASTIVE_LOSSES, classifier_loss
+from dualenc.model import stack_models
+from dualenc.tokenizer import Tokenizer
+from dualenc.train import CaptionTable, batch_loss, build_model
 
 # Four images, one per group; captions one per image (descriptive): targets = identity.
 ANIMAL = torch.tensor([0, 1, 0, 1])
@@ -89,3 +94,46 @@ def test_classifier_loss_is_cross_entropy_per_model():
     labels = torch.randint(0, 2, (3, 5))
     expected = torch.stack([F.cross_entropy(logits[k], labels[k]) for k in range(3)])
     assert torch.allclose(classifier_loss(logits, labels), expected)
+
+
+def _stacked_model_and_batch(tiny, loss, k=2):
+    """K tiny models of `loss` stacked, and one batch per model: 2 images of each group, each with
+    its own descriptive caption (so every loss has positives and negatives)."""
+    config = tiny(loss=loss, captions="descriptive")
+    texts = sorted(DESCRIPTIVE.values())
+    tokenizer = Tokenizer.from_texts(texts, config.model.text.context_length)
+    table = CaptionTable.build(texts, tokenizer, torch.device("cpu"))
+    models = [build_model(config.replace(seed=seed), len(tokenizer)) for seed in range(k)]
+    model = stack_models(models)
+    groups = [(a, b) for a, b in GROUPS for _ in range(2)]
+    animal = torch.tensor([ANIMALS.index(a) for a, _ in groups]).expand(k, -1)
+    background = torch.tensor([BACKGROUNDS.index(b) for _, b in groups]).expand(k, -1)
+    caption_index = torch.tensor([texts.index(DESCRIPTIVE[group_name(a, b)]) for a, b in groups]).expand(k, -1)
+    size = config.data.image_size
+    images = torch.rand(k, len(groups), 3, size, size, generator=torch.Generator().manual_seed(0))
+    return model, (images, animal, background, caption_index, table)
+
+
+@pytest.mark.parametrize("name, uses_bias", [("pairwise", True), ("siglip", True), ("clip", False)])
+def test_through_the_trainer_each_model_loss_reaches_only_its_own_scale_and_bias(tiny, name, uses_bias):
+    """batch_loss (the trainer's path) with K = 2: model 0's loss alone sends a gradient to model 0's
+    logit scale (and bias, where the loss has one) and none to model 1's."""
+    model, batch = _stacked_model_and_batch(tiny, name)
+    losses = batch_loss(model, name, *batch)
+    assert losses.shape == (2,)
+    losses[0].backward()
+    scale_grad, bias_grad = model.log_logit_scale.grad, model.logit_bias.grad
+    assert scale_grad[0] != 0 and scale_grad[1] == 0
+    if uses_bias:
+        assert bias_grad[0] != 0 and bias_grad[1] == 0
+    else:   # CLIP's softmax is shift-invariant: the bias is not used at all
+        assert bias_grad is None or not bias_grad.any()
+
+
+def test_image_only_baseline_has_no_logit_scale_or_bias(tiny):
+    model, (images, animal, *_) = _stacked_model_and_batch(tiny, "image_only")
+    assert not hasattr(model, "log_logit_scale") and not hasattr(model, "logit_bias")
+    losses = batch_loss(model, "image_only", images, animal, None, None, None)
+    losses[0].backward()
+    head = model.head.weight.grad
+    assert head[0].abs().sum() > 0 and not head[1].any()   # its own head only, like the others

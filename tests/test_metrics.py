@@ -1,11 +1,14 @@
 """Hand-worked examples with known answers for dualenc.metrics."""
+import itertools
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from dualenc.config import GROUPS, group_name
+from dualenc import metrics
+from dualenc.config import (ANIMALS, BACKGROUNDS, GROUP_NAMES, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS,
+                            group_name)
 from dualenc.metrics import (accuracy_summary, bootstrap_ci, class_embeddings, group_accuracy, linear_probe,
                              mean_ci, silhouettes, summarise_seeds, zero_shot_predict)
 
@@ -191,7 +194,11 @@ def test_bootstrap_ci_stays_inside_the_values_range_where_t_does_not():
 def test_bootstrap_ci_is_deterministic_and_follows_its_seed():
     values = [0.11, 0.52, 0.23, 0.94, 0.35, 0.66, 0.47]
     first = bootstrap_ci(values)
-    assert bootstrap_ci(list(values)) == first                       # the same on every call
+    # the same on every call: not from the resample cache, and not from numpy's global RNG
+    metrics._resample_index.cache_clear()
+    np.random.seed(12345)
+    np.random.random(7)
+    assert bootstrap_ci(list(values)) == first
     assert bootstrap_ci(values, seed=1) != first                     # the RNG seed is what fixes it
     # it is the documented resampling: numpy's default_rng(seed), percentiles of the resampled means
     v = np.array(values)
@@ -235,8 +242,17 @@ def test_summarise_seeds():
         summarise_seeds(df, ["bias"], ["acc"], interval="normal")
 
 
-def test_group_names_match_config():
-    assert [group_name(a, b) for a, b in GROUPS] == ["horse_grass", "camel_desert", "horse_desert", "camel_grass"]
+def test_groups_are_every_pair_once_majority_first():
+    # accuracy_summary's gap reads MAJORITY_GROUPS and MINORITY_GROUPS: they must split GROUPS, and
+    # each animal must be in one majority and one minority group (its usual and its unusual background)
+    assert sorted(GROUPS) == sorted(itertools.product(ANIMALS, BACKGROUNDS))
+    assert GROUPS == MAJORITY_GROUPS + MINORITY_GROUPS
+    for groups in (MAJORITY_GROUPS, MINORITY_GROUPS):
+        assert sorted(a for a, _ in groups) == sorted(ANIMALS)
+        assert sorted(b for _, b in groups) == sorted(BACKGROUNDS)
+    names = [group_name(a, b) for a, b in GROUPS]
+    assert len(set(names)) == len(GROUPS) and tuple(names) == GROUP_NAMES
+    assert [tuple(name.split("_")) for name in names] == list(GROUPS)   # a name reads back as its group
 
 
 def test_max_pooling_reads_the_nearest_caption_where_mean_pooling_fails():

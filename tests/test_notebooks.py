@@ -12,9 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-papermill = pytest.importorskip("papermill")
-pytest.importorskip("myst_nb")
-pytest.importorskip("ipywidgets")
+import papermill  # with myst_nb and ipywidgets (which the notebooks import): the `test` extra
 from papermill.exceptions import PapermillExecutionError  # noqa: E402
 
 from dualenc import notebook_helpers as nh  # noqa: E402

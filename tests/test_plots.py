@@ -32,9 +32,13 @@ def rgb(coll):
 
 
 def test_group_colours_and_labels():
-    assert GROUP_COLOURS == {"camel_desert": "red", "horse_desert": "blue", "camel_grass": "cyan",
-                             "horse_grass": "green"}
-    assert GROUP_LABELS["horse_grass"] == "horse on grass" and set(GROUP_LABELS) == set(GROUP_COLOURS)
+    from matplotlib.colors import to_rgb
+    from dualenc.config import GROUP_NAMES
+    assert set(GROUP_COLOURS) == set(GROUP_LABELS) == set(GROUP_NAMES)
+    assert len({to_rgb(c) for c in GROUP_COLOURS.values()}) == len(GROUP_NAMES)  # four distinct colours
+    for name, label in GROUP_LABELS.items():  # "horse_grass" -> "horse on grass"
+        animal, background = name.split("_")
+        assert label.startswith(animal) and label.endswith(background)
 
 
 def test_pca_is_deterministic_and_reports_variance():

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 from scipy.stats import ks_2samp
 
-from dualenc import render
+from dualenc import render, render_animals, render_backgrounds, render_palette
 from dualenc.config import GROUPS, DataConfig
 from dualenc.render import MIN_CONTRAST, animal_contrast, contact_sheet, edge_contrast, render_image
 
@@ -13,7 +13,7 @@ DATA = DataConfig()
 @pytest.mark.parametrize("animal,background", GROUPS)
 def test_same_arguments_give_identical_bytes(animal, background):
     first = render_image(animal, background, 123, DATA)
-    render._textures.cache_clear()  # cached textures must not change the output
+    render_backgrounds.textures.cache_clear()  # cached textures must not change the output
     again = render_image(animal, background, 123, DATA)
     assert first.tobytes() == again.tobytes()
     assert not np.array_equal(first, render_image(animal, background, 124, DATA))
@@ -93,9 +93,9 @@ def test_outline_is_what_keeps_pale_coats_visible(monkeypatch):
     below MIN_CONTRAST; with the dark outline (the same for every background) none does."""
     data = DataConfig()
     seeds = range(40)
-    with_outline = [edge_contrast(*render_image("camel", "desert", s, data, return_mask=True)) for s in seeds]
-    monkeypatch.setattr(render, "_OUTLINE_SHADE", 1.0)
-    without = [edge_contrast(*render_image("camel", "desert", s, data, return_mask=True)) for s in seeds]
+    with_outline = [edge_contrast(*render_image("camel", "desert", seed, data, return_mask=True)) for seed in seeds]
+    monkeypatch.setattr(render_palette, "OUTLINE_SHADE", 1.0)
+    without = [edge_contrast(*render_image("camel", "desert", seed, data, return_mask=True)) for seed in seeds]
     assert min(with_outline) >= MIN_CONTRAST > min(without)
     assert np.mean(with_outline) > np.mean(without) + 0.05
 
@@ -160,12 +160,13 @@ def test_animal_colour_distribution_does_not_depend_on_background(animal):
 def test_animal_size_knob():
     small = DataConfig(animal_size=(0.25, 0.25))
     large = DataConfig(animal_size=(0.8, 0.8))
-    area = lambda d: np.mean([render_image("horse", "grass", s, d, return_mask=True)[1].sum() for s in range(10)])
+    area = lambda d: np.mean([render_image("horse", "grass", seed, d, return_mask=True)[1].sum() for seed in range(10)])
     assert area(large) > 4 * area(small)
 
 
 def test_similarity_knob_changes_images_and_is_monotone():
-    shapes = {s: (render._shape("horse", s), render._shape("camel", s)) for s in (0.0, 0.5, 1.0)}
+    shapes = {similarity: (render_animals.blend_shape("horse", similarity), render_animals.blend_shape("camel", similarity))
+              for similarity in (0.0, 0.5, 1.0)}
     gaps = [sum(np.abs(h[k] - c[k]).sum() for k in h if k != "hump") for h, c in shapes.values()]
     humps = [c["hump"] for _, c in shapes.values()]
     assert gaps[0] > gaps[1] > gaps[2] > 0 and humps[0] > humps[1] > humps[2] > 0

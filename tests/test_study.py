@@ -3,7 +3,8 @@ import json
 import pytest
 
 from dualenc.config import ConfigError, config_hash
-from dualenc.study import DONE, REGISTRY, collect, get_experiment, is_done, run_dir, run_experiment
+from dualenc.study import (DESCRIPTIONS, DONE, MODEL, ORIGINAL_EXPERIMENTS, REGISTRY, check_stored_model, collect,
+                           get_experiment, is_done, load_model, run_dir, run_experiment)
 
 
 def test_registry_holds_the_original_four():
@@ -13,6 +14,10 @@ def test_registry_holds_the_original_four():
     assert [REGISTRY[e].data.captions for e in sorted(REGISTRY)] == ["undescriptive", "descriptive"] * 2
     with pytest.raises(ConfigError, match="exp9.*exp1"):
         get_experiment("exp9")
+    assert ORIGINAL_EXPERIMENTS == tuple(sorted(REGISTRY)) and set(DESCRIPTIONS) == set(REGISTRY)
+    for name in ("exp3", "exp4"):  # the description says what the config keeps
+        data = REGISTRY[name].data
+        assert f"bias {data.bias:g} ({data.minority_kept()} of {data.n_train_per_group} minority" in DESCRIPTIONS[name]
 
 
 def test_run_store_writes_every_file_and_reuses_finished_runs(tiny, tmp_path, monkeypatch):
@@ -43,3 +48,13 @@ def test_unfinished_run_directory_is_redone_and_not_collected(tiny, tmp_path):
     table = collect(tmp_path)
     assert len(table) == 1 and table.loc[0, "run"] == path.name
     assert table.loc[0, "image_size"] == 32 and "worst_group_acc" in table
+
+
+def test_a_run_without_weights_is_named_before_anything_is_read(tmp_path):
+    with pytest.raises(ConfigError, match="run directory .* does not exist"):
+        check_stored_model(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="not a finished run"):
+        load_model(tmp_path)
+    (tmp_path / DONE).write_text("")                 # no config.json either: the missing weights are named first
+    with pytest.raises(ConfigError, match=f"has no {MODEL}"):
+        load_model(tmp_path)

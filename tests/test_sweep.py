@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from dualenc.config import ExperimentConfig, config_hash, to_json
-from dualenc.study import DONE, collect, is_done, load_run, run_dir
-from dualenc.sweep import (BIAS_LEVELS, DATA_SIZES, LOSS_BIAS_LEVELS, SEEDS, SIZE_BIAS_LEVELS,
-                           VARIABILITY_BIAS_LEVELS, ci_grid, default_grid, run_sweep)
+from dualenc.study import DONE, ORIGINAL_BIAS, collect, is_done, load_run, run_dir
+from dualenc.sweep import (BIAS_LEVELS, CAPTION_VARIANT_CHANGES, DATA_SIZES, LOSS_BIAS_LEVELS, SEEDS, SIZE_BIAS_LEVELS,
+                           STRONG_BIAS, VARIABILITY_BIAS_LEVELS, ci_grid, default_grid, run_sweep)
 
 
 def test_default_grid_expands_to_the_study_configs():
@@ -48,18 +48,32 @@ def test_grid_runs_whole_comparisons_first():
     arm = lambda c: (c.name, c.data.captions if c.name == "captions" else c.train.loss, c.data.descriptive_share)
     n_core = 4 * 3 * len(SEEDS)
     core = grid[:n_core]
-    assert {c.data.bias for c in core} == {0.0, 0.75, 0.9}
+    assert {c.data.bias for c in core} == {0.0, ORIGINAL_BIAS, STRONG_BIAS}
     assert {arm(c) for c in core} == {("captions", "undescriptive", 1.0), ("captions", "descriptive", 1.0),
                                       ("captions", "background", 1.0), ("image_only", "image_only", 1.0)}
     n_sizes = len(DATA_SIZES) * 2 * len(SEEDS)
     sizes = grid[n_core:n_core + n_sizes]
-    assert all(c.name == "data_size" and c.data.bias == 0.75 for c in sizes)
+    assert all(c.name == "data_size" and c.data.bias == ORIGINAL_BIAS for c in sizes)
     assert {c.data.n_train_per_group for c in sizes} == set(DATA_SIZES)
-    other_levels = set(BIAS_LEVELS) - {0.0, 0.75, 0.9}
+    other_levels = set(BIAS_LEVELS) - {0.0, ORIGINAL_BIAS, STRONG_BIAS}
     curve = grid[n_core + n_sizes:n_core + n_sizes + 3 * len(other_levels) * len(SEEDS)]
     assert {c.data.bias for c in curve} == other_levels
     assert {arm(c) for c in curve} == {("captions", "undescriptive", 1.0), ("captions", "descriptive", 1.0),
                                        ("image_only", "image_only", 1.0)}
+
+
+def test_every_axis_has_the_levels_the_verdicts_read():
+    """The verdicts compare bias 0, the original's level and the strong level in every family: each
+    axis must run them, and the short axes only levels of the full bias curve."""
+    for levels in (BIAS_LEVELS, LOSS_BIAS_LEVELS, SIZE_BIAS_LEVELS):
+        assert {0.0, ORIGINAL_BIAS, STRONG_BIAS} <= set(levels) and list(levels) == sorted(levels)
+        assert set(levels) <= set(BIAS_LEVELS)
+    assert set(VARIABILITY_BIAS_LEVELS) == {0.0, ORIGINAL_BIAS}
+    grid = default_grid()
+    for family in ("captions", "image_only", "losses", "data_size"):
+        assert {0.0, ORIGINAL_BIAS, STRONG_BIAS} <= {c.data.bias for c in grid if c.name == family}, family
+    variants = {(c.data.captions, c.data.descriptive_share) for c in grid if c.name == "captions"}
+    assert variants == {(v["captions"], v.get("descriptive_share", 1.0)) for v in CAPTION_VARIANT_CHANGES.values()}
 
 
 def _store_state(root):
@@ -98,7 +112,7 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_on_a_dask_local_cluster(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed
     configs = ci_grid()[:3]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:

@@ -7,7 +7,8 @@ from conftest import tiny_config
 from dualenc.config import ConfigError, GROUP_NAMES
 from dualenc.export import export_dataset
 from dualenc.study import DONE, TOKENIZER, load_model, run_experiment
-from dualenc.transfer import TRANSFER_DIR, evaluate_on_folder, transfer_table
+from dualenc.metric_registry import get_metric, names
+from dualenc.transfer import TRANSFER_DIR, TRANSFER_SECTIONS, evaluate_on_folder, transfer_table
 
 # metrics.json keys a transfer on the run's own test split must reproduce
 COMPARED = [f"{prefix}{key}" for prefix in ("", "zs_class_", "zs_pooled_")
@@ -51,6 +52,7 @@ def test_transfer_to_the_runs_own_test_split_reproduces_its_metrics(dual):
     metrics_before = (record.path / "metrics.json").read_bytes()
     result = assert_reproduces_own_test_metrics(record, export / "test")
     assert result.prompt_sets == ["class", "pooled"] and result.headline_prompts == "pooled"
+    assert list(result.metrics) == [n for n in names() if get_metric(n).section in TRANSFER_SECTIONS]
     assert result.counts == {g: record.config.data.n_test_per_group for g in GROUP_NAMES}
     assert (record.path / "metrics.json").read_bytes() == metrics_before
 
@@ -64,6 +66,7 @@ def test_image_only_runs_are_scored_with_their_classifier(image_only):
     record, export = image_only
     result = assert_reproduces_own_test_metrics(record, export / "test")
     assert result.prompt_sets == ["classifier"]
+    assert list(result.metrics) == names(section="accuracy")     # no zero-shot sections without a text tower
 
 
 def test_a_run_trained_on_a_user_folder_transfers_too(dual, tmp_path):

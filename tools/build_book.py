@@ -42,7 +42,7 @@ PACKAGE = ROOT / "dualenc"
 STATIC = ROOT / "book_static"
 sys.path.insert(0, str(ROOT))
 from dualenc.study import ORIGINAL_EXPERIMENTS as EXPERIMENTS  # noqa: E402  (exp1..exp4)
-from dualenc.notebook_helpers import QUICK_SEEDS, QUICK_SIZES  # noqa: E402  (shared with the other pages)
+from dualenc.book_profile import BOOK_PROFILE_ENV as PROFILE_ENV, QUICK_SEEDS, QUICK_SIZES  # noqa: E402
 
 # Parameters passed to the template on top of ``experiment=expN``, per profile. A parameter
 # that the template's ``parameters`` cell does not declare is left out (with a note), so a
@@ -53,7 +53,6 @@ PROFILES: dict[str, dict[str, object]] = {
     # a smoke-test build: a few steps, two seeds and small evaluation sets
     "quick": {**QUICK_SIZES, "seeds": QUICK_SEEDS},
 }
-PROFILE_ENV = "DUALENC_BOOK_PROFILE"
 # optional JSON object of extra parameters for every experiment page, e.g. '{"steps": 50}'
 PARAMS_ENV = "DUALENC_BOOK_PARAMS"
 KERNEL = "python3"

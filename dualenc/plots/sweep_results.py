@@ -1,0 +1,276 @@
+"""Figures of the tables the sweeps write: the bias sweep's results (`results.summarise`: a mean
+and 95% interval over seeds per setting) and the step-budget calibration (`calibration`).
+
+Bias levels are evenly spaced on the x axis (they bunch up near 1); only the base training-set
+size is drawn except in `plot_data_size`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Optional
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from ..metric_registry import label_of
+from ..results import (CAPTION_VARIANTS, CHANCE, LOSS_METHODS, VARIABILITY_METHODS, VARIANT_LABELS, at_size,
+                       bounds, method_label)
+from .style import STYLE
+
+_PALETTE = sns.color_palette("colorblind")
+VARIANT_COLOURS = {"undescriptive": _PALETTE[0], "descriptive": _PALETTE[1], "descriptive_share_0.5": _PALETTE[2],
+                   "background": _PALETTE[3], "descriptive_templates_4": _PALETTE[4], "image_only": "0.45"}
+LOSS_MARKERS = {"pairwise": "o", "clip": "s", "siglip": "^", "image_only": "D"}
+# probe-metric suffix -> (label, colour, line style) of the reference probes drawn beside a probe
+PROBE_REFERENCES = {"_pixels": ("raw pixels", "0.2", ":"), "_random": ("random-init encoder", "0.55", "-.")}
+
+
+def _series(summary: pd.DataFrame, loss: str, variant: str, metric: str, levels: list) -> tuple:
+    """x (index of each row's bias in `levels`), mean, and the interval (inside the metric's range)."""
+    part = summary[(summary["loss"] == loss) & (summary["variant"] == variant)].sort_values("bias")
+    part = part[np.array([bool(np.isclose(b, levels).any()) for b in part["bias"]], dtype=bool)]
+    x = np.array([int(np.argmin(np.abs(np.asarray(levels) - b))) for b in part["bias"]])
+    lo, hi = bounds(metric)
+    return (x, part[f"{metric}_mean"].to_numpy(float), part[f"{metric}_low"].clip(lo, hi).to_numpy(float),
+            part[f"{metric}_high"].clip(lo, hi).to_numpy(float))
+
+
+def _finish_panel(ax, metric: str) -> None:
+    """Title, chance line (accuracies, fixed 0..1 axis) or zero line (the rest)."""
+    if "acc" in metric:
+        ax.axhline(CHANCE, color="0.35", ls="--", lw=1.1, zorder=0.5, label="chance")
+        ax.set_ylim(-0.02, 1.04)
+    else:
+        ax.axhline(0.0, color="0.35", ls=":", lw=1.1, zorder=0.5)
+    ax.set_title(label_of(metric), fontsize=12)
+
+
+def _legend_chance_last(ax) -> tuple:
+    """The panel's legend entries with the chance line last."""
+    return tuple(zip(*sorted(zip(*ax.get_legend_handles_labels()), key=lambda hl: hl[1] == "chance")))
+
+
+def plot_vs_bias(summary: pd.DataFrame, metrics: list, variants: Iterable[str] = CAPTION_VARIANTS,
+                 baseline: bool = True, ncols: Optional[int] = None, title: str = "",
+                 references: bool = False) -> Figure:
+    """One panel per metric against bias: a line per caption variant (pairwise loss) with its 95%
+    interval over seeds as a band, and the image-only baseline dashed where it has the metric.
+    references=True adds, for a probe, the same probe on raw pixels and on a randomly initialised
+    encoder (read from the undescriptive runs)."""
+    summary = at_size(summary, None)
+    variants = [v for v in variants if (summary["variant"] == v).any()]
+    methods = [("pairwise", v) for v in variants] + ([("image_only", "image_only")] if baseline else [])
+    levels = sorted(summary["bias"].unique())
+    ncols = ncols or len(metrics)
+    nrows = math.ceil(len(metrics) / ncols)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.3 * nrows + 0.6), layout="constrained",
+                                 squeeze=False, sharex=True)
+        for ax, metric in zip(axes.flat, metrics):
+            for loss, variant in methods:
+                if f"{metric}_mean" not in summary:
+                    continue
+                x, mean, low, high = _series(summary, loss, variant, metric, levels)
+                if np.isnan(mean).all():
+                    continue
+                colour = VARIANT_COLOURS[variant]
+                dashed = variant == "image_only"
+                ax.plot(x, mean, color=colour, lw=2, ls="--" if dashed else "-", marker=LOSS_MARKERS[loss], ms=5,
+                        label=VARIANT_LABELS[variant])
+                ax.fill_between(x, low, high, color=colour, alpha=0.12 if dashed else 0.2, lw=0)
+            for suffix, (label, colour, style) in PROBE_REFERENCES.items():
+                if references and f"{metric}{suffix}_mean" in summary:
+                    x, mean, _, _ = _series(summary, "pairwise", "undescriptive", metric + suffix, levels)
+                    if not np.isnan(mean).all():
+                        ax.plot(x, mean, color=colour, lw=1.6, ls=style, label=label)
+            _finish_panel(ax, metric)
+            ax.set_xticks(range(len(levels)), [f"{b:g}" for b in levels])
+            ax.tick_params(axis="x", labelrotation=45 if len(levels) > 7 else 0)
+        for ax in axes[-1]:
+            ax.set_xlabel("bias (share of minority images removed)", fontsize=10)
+        for ax in list(axes.flat)[len(metrics):]:
+            ax.remove()
+        handles, labels = _legend_chance_last(axes.flat[0])
+        fig.legend(handles, labels, loc="outside lower center", fontsize=10,
+                   ncol=min(len(labels), 4) if ncols > 2 else math.ceil(len(labels) / 2))
+        if title:
+            fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def plot_headline(summary: pd.DataFrame) -> Figure:
+    return plot_vs_bias(summary, ["worst_group_acc", "majority_acc", "average_acc"],
+                        title="Zero-shot accuracy on the balanced test set (mean and 95% interval over seeds)")
+
+
+def plot_prompt_sets(summary: pd.DataFrame) -> Figure:
+    """Worst-group accuracy with the same prompts for every caption variant: "horse" / "camel", and
+    the four descriptive captions."""
+    return plot_vs_bias(summary, ["zs_class_worst_group_acc", "zs_pooled_worst_group_acc"], baseline=False,
+                        title="Worst-group accuracy, every model asked with the same prompts")
+
+
+def plot_probes(summary: pd.DataFrame) -> Figure:
+    return plot_vs_bias(summary, ["probe_animal_acc", "probe_background_acc"], references=True,
+                        title="Linear probes on the frozen image embeddings, beside raw pixels and a random encoder")
+
+
+def plot_silhouettes(summary: pd.DataFrame) -> Figure:
+    return plot_vs_bias(summary, ["silhouette_background_image", "silhouette_background_text",
+                                  "silhouette_animal_image", "silhouette_animal_text"], ncols=2,
+                        title="How the embeddings cluster (silhouette, cosine distance)")
+
+
+def plot_intervals(summary: pd.DataFrame, metrics: list, methods: list, levels: Optional[Iterable] = None,
+                   title: str = "") -> Figure:
+    """Dodged points with 95% interval bars: a panel per metric, a group per bias level, a point
+    per (loss, variant) method coloured by caption variant and shaped by loss (base size only)."""
+    summary = at_size(summary, None)
+    levels = sorted(summary["bias"].unique()) if levels is None else list(levels)
+    width = 0.8 / len(methods)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.6, 1.2 + 0.3 * len(methods) * len(levels))
+                                                          * len(metrics), 4.2), layout="constrained", squeeze=False)
+        for ax, metric in zip(axes.flat, metrics):
+            for k, (loss, variant) in enumerate(methods):
+                x, mean, low, high = _series(summary, loss, variant, metric, levels)
+                ax.errorbar(x - 0.4 + (k + 0.5) * width, mean, yerr=[mean - low, high - mean], ls="",
+                            marker=LOSS_MARKERS[loss], ms=7, color=VARIANT_COLOURS[variant], capsize=3, lw=1.4,
+                            label=method_label(loss, variant))
+            _finish_panel(ax, metric)
+            if not levels:  # this part of the grid has not been run: say so instead of an empty axis
+                ax.text(0.5, 0.5, "not in the results table yet", ha="center", va="center", transform=ax.transAxes)
+                continue
+            ax.set_xticks(range(len(levels)), [f"bias {b:g}" for b in levels])
+            ax.set_xlim(-0.5, len(levels) - 0.5)
+            ax.grid(axis="x", visible=False)
+        handles, labels = _legend_chance_last(axes.flat[0])
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=10)
+        if title:
+            fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def plot_losses(summary: pd.DataFrame) -> Figure:
+    summary = at_size(summary, None)
+    levels = sorted(summary[summary["loss"].isin(["clip", "siglip"])]["bias"].unique())
+    methods = [m for m in LOSS_METHODS if ((summary["loss"] == m[0]) & (summary["variant"] == m[1])).any()]
+    return plot_intervals(summary, ["worst_group_acc"], methods, levels,
+                          title="Losses and the image-only baseline (mean and 95% interval over seeds)")
+
+
+def plot_variability(summary: pd.DataFrame) -> Figure:
+    summary = at_size(summary, None)
+    levels = sorted(summary[summary["variant"] == "descriptive_templates_4"]["bias"].unique())
+    return plot_intervals(summary, ["worst_group_acc", "average_acc"], VARIABILITY_METHODS, levels,
+                          title="One caption template or four")
+
+
+def plot_data_size(summary: pd.DataFrame, metric: str = "worst_group_acc",
+                   variants: tuple = ("undescriptive", "descriptive")) -> Figure:
+    """A panel per bias level of the data-size family: `metric` against training images per group
+    (evenly spaced), a line per caption variant (pairwise loss) with its 95% interval band."""
+    pairwise = summary[summary["loss"] == "pairwise"]
+    sizes = sorted(pairwise["n_train_per_group"].unique())
+    per_level = [b for b in sorted(pairwise["bias"].unique())
+                 if all(((pairwise["variant"] == v) & np.isclose(pairwise["bias"], b)).sum() == len(sizes)
+                        for v in variants)]
+    lo, hi = bounds(metric)
+    if len(sizes) < 2:
+        per_level = []
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, max(1, len(per_level)), figsize=(3.0 * max(1, len(per_level)) + 0.6, 3.6),
+                                 layout="constrained", squeeze=False, sharey=True)
+        if not per_level:
+            axes[0, 0].text(0.5, 0.5, "this grid has no data-size runs", ha="center", va="center")
+            axes[0, 0].set_axis_off()
+            return fig
+        for ax, b in zip(axes.flat, per_level):
+            for v in variants:
+                part = pairwise[(pairwise["variant"] == v) & np.isclose(pairwise["bias"], b)].sort_values(
+                    "n_train_per_group")
+                x = [sizes.index(n) for n in part["n_train_per_group"]]
+                colour = VARIANT_COLOURS[v]
+                ax.plot(x, part[f"{metric}_mean"], color=colour, lw=2, marker="o", ms=5, label=VARIANT_LABELS[v])
+                ax.fill_between(x, part[f"{metric}_low"].clip(lo, hi), part[f"{metric}_high"].clip(lo, hi),
+                                color=colour, alpha=0.2, lw=0)
+            _finish_panel(ax, metric)
+            ax.set_title(f"bias {b:g}", fontsize=12)
+            ax.set_xticks(range(len(sizes)), [f"{n:d}" for n in sizes])
+            ax.set_xlabel("training images per group", fontsize=10)
+        axes.flat[0].set_ylabel(label_of(metric))
+        handles, labels = _legend_chance_last(axes.flat[0])
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=10)
+        fig.suptitle(f"{label_of(metric).capitalize()} against the training-set size", fontweight="bold")
+    return fig
+
+
+def plot_differences(table: pd.DataFrame, title: str = "") -> Figure:
+    """Paired differences (mean and 95% t interval over seeds) against bias, a series per measure:
+    a table from `verdicts.caption_comparison` (columns measure, label, bias, estimate, low, high,
+    outcome). An uninformative comparison (both arms at a floor or a ceiling) is drawn hollow."""
+    levels = sorted(table["bias"].unique())
+    measures = list(dict.fromkeys(table["measure"]))
+    width = 0.8 / max(1, len(measures))
+    colours = sns.color_palette("dark", len(measures))
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(levels) + 2.5), 4.4), layout="constrained")
+        for k, (measure, colour) in enumerate(zip(measures, colours)):
+            part = table[table["measure"] == measure]
+            x = np.array([levels.index(b) for b in part["bias"]]) - 0.4 + (k + 0.5) * width
+            est = part["estimate"].to_numpy(float)
+            low, high = part["low"].to_numpy(float), part["high"].to_numpy(float)
+            err = np.nan_to_num(np.vstack([est - low, high - est]))
+            ax.errorbar(x, est, yerr=err, ls="", marker="none", capsize=2.5, lw=1.3, color=colour)
+            hollow = (part["outcome"] == "uninformative").to_numpy()
+            ax.plot(x[~hollow], est[~hollow], ls="", marker="o", ms=5.5, color=colour, label=part["label"].iloc[0])
+            ax.plot(x[hollow], est[hollow], ls="", marker="o", ms=5.5, markerfacecolor="white", color=colour)
+        ax.plot([], [], ls="", marker="o", ms=5.5, markerfacecolor="white", color="0.3",
+                label="hollow: uninformative (both arms at a floor or a ceiling)")
+        ax.axhline(0.0, color="0.35", ls="--", lw=1.1, zorder=0.5)
+        ax.set_xticks(range(len(levels)), [f"{b:g}" for b in levels])
+        ax.set_xlabel("bias (share of minority images removed)", fontsize=10)
+        ax.set_ylabel("difference, paired by seed")
+        ax.grid(axis="x", visible=False)
+        fig.legend(loc="outside lower center", ncol=2, fontsize=9)
+        if title:
+            fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None = None) -> Figure:
+    """Validation accuracy at bias 0 against the step budget (`calibration.read_calibration`): a
+    panel per candidate model, a line per method (mean over the calibration seeds, the seeds' range
+    as a band); the chosen budget of the chosen model marked."""
+    candidates = list(dict.fromkeys(table["candidate"]))
+    methods = list(dict.fromkeys(table["method"]))
+    colours = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(candidates), figsize=(5.2 * len(candidates), 4.2), sharey=True,
+                                 squeeze=False, layout="constrained")
+        for ax, candidate in zip(axes[0], candidates):
+            part = table[table["candidate"] == candidate]
+            for method in methods:
+                stats = part[part["method"] == method].groupby("steps")[metric].agg(["mean", "min", "max"])
+                if stats.empty:
+                    continue
+                ax.plot(stats.index, stats["mean"], marker="o", color=colours[method], label=method)
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=colours[method], alpha=0.15, lw=0)
+            if chosen and chosen["candidate"] == candidate:
+                ax.axvline(chosen["steps"], color="0.3", ls="--", lw=1.2, label="chosen budget")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sorted(part["steps"].unique()), [str(s) for s in sorted(part["steps"].unique())])
+            ax.set_xlabel("optimizer steps (each a full schedule)")
+            ax.set_title(candidate, fontsize=11)
+        axes[0][0].set_ylabel("validation accuracy, bias 0" if "average" in metric else metric)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        for ax in axes[0][1:]:
+            for h, l in zip(*ax.get_legend_handles_labels()):
+                if l not in labels:
+                    handles.append(h)
+                    labels.append(l)
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=9)
+    return fig
