@@ -84,3 +84,13 @@ def test_test_extra_installs_what_the_tests_import():
 def test_make_test_installs_the_test_extra():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"pip install .*\.\[test[\],]", makefile), "the Makefile's venv does not install .[test]"
+
+
+def test_readme_layout_lists_every_module():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("```", layout.index("```") + 3)]
+    modules = [p.stem for p in (ROOT / "dualenc").glob("*.py") if p.stem != "__init__"]
+    missing = [m for m in modules if not re.search(rf"\b{m}\.py\b", layout)]
+    assert not missing, f"README's layout section does not list {missing}"
+    assert "plots/" in layout
