@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from .config import MAJORITY_GROUPS, MINORITY_GROUPS, config_hash, group_name
-from .metric_registry import model_measures
+from .metric_registry import PROMPT_SECTIONS, model_measures
 from .metrics import bootstrap_ci, mean_ci, summarise_seeds
 from .sweep import CAPTION_VARIANT_CHANGES
 
 CHANCE = 0.5   # accuracy of a guess between the two animals
-PREFIXES = ("", "zs_class_", "zs_pooled_")   # headline prompts, "horse" / "camel", the four captions
+PREFIXES = tuple(prefix for prefix, _, _ in PROMPT_SECTIONS.values())   # "", "zs_class_", "zs_pooled_"
 CAPTION_VARIANTS = tuple(CAPTION_VARIANT_CHANGES)   # the pairwise loss's caption variants (see `variant_of`)
 VARIANT_LABELS = {"undescriptive": '"horse" / "camel"', "descriptive": "descriptive",
                   "descriptive_share_0.5": "descriptive, share 0.5", "background": "background only",
