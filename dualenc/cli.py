@@ -169,20 +169,20 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from .sweep import get_grid
 
     runs = {config_hash(c) for c in get_grid(args.grid)} if args.grid else None
-    table, paths = write_results(args.runs, args.out, runs=runs, merge=args.merge)
+    table, paths = write_results(args.runs, args.out, runs=runs, merge=args.merge, mixed_code=args.mixed_code)
     print(f"{len(table)} finished runs -> {', '.join(str(p) for p in paths)}")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .study import is_done, run_dir
+    from .study import run_dir, run_status
     from .sweep import get_grid, run_sweep
 
     configs = get_grid(args.grid)
     if args.list:
         for config in configs:
-            done = "done" if is_done(run_dir(config, args.runs)) else "todo"
-            print(f"{config_hash(config)}  {done}  {config.name}  bias={config.data.bias} "
+            status = run_status(run_dir(config, args.runs)).replace("missing", "todo")
+            print(f"{config_hash(config)}  {status:5}  {config.name}  bias={config.data.bias} "
                   f"captions={config.data.captions} share={config.data.descriptive_share} "
                   f"templates={config.data.caption_templates} loss={config.train.loss} seed={config.train.seed}")
         return 0
@@ -193,9 +193,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise ConfigError(f"--table {args.table!r} does not exist")
         done = set(pd.read_csv(args.table)["run"])
     report = run_sweep(configs, root=args.runs, jobs=args.jobs, scheduler=args.scheduler,
-                       progress=not args.quiet, max_models=args.max_models, done=done)
+                       progress=not args.quiet, max_models=args.max_models, done=done,
+                       retrain_stale=args.retrain_stale)
     print(f"grid {args.grid}: {report.total} configs, {report.skipped} already done, "
           f"{report.ran} run in {report.seconds:.1f} s")
+    if report.stale:
+        print(f"{report.stale} stored runs were made by other code (stale) and kept as they are: "
+              "--retrain-stale trains them again with today's code")
     return 0
 
 
@@ -273,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "continue a grid begun elsewhere; then `dualenc collect --grid G --out TABLE --merge`")
     sweep.add_argument("--max-models", type=int, default=MAX_MODELS,
                        help="seeds of a setting trained together in one batch (default %(default)s)")
+    sweep.add_argument("--retrain-stale", action="store_true",
+                       help="train again the stored runs that other code made (another code digest)")
     sweep.set_defaults(func=cmd_sweep)
 
     coll = sub.add_parser("collect", help="gather every finished run into one table (CSV and Parquet)")
@@ -282,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     coll.add_argument("--grid", help="keep only this grid's runs (e.g. default, with --out results/default.csv)")
     coll.add_argument("--merge", action="store_true",
                       help="keep the rows already in --out whose runs this store lacks (a table grown over machines)")
+    coll.add_argument("--mixed-code", action="store_true",
+                      help="write rows made by different code (code digests) into one table anyway")
     coll.set_defaults(func=cmd_collect)
     return parser
 

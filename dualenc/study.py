@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ConfigError, DataConfig, ExperimentConfig, config_hash, from_dict, minority_kept, to_json
+from . import provenance
 
 DONE = "DONE"
 MODEL = "model.pt"
@@ -192,17 +194,38 @@ def run_experiment(config: ExperimentConfig, root: Optional[str | Path] = None, 
     return run_group([config], root=root, progress=progress, force=force)[0]
 
 
+def run_status(path: Path) -> str:
+    """"missing" (not finished), "stale" (finished by other code: its training.json records
+    another code digest, or none) or "done"."""
+    if not is_done(path):
+        return "missing"
+    return "done" if stored_code_digest(path) == provenance.code_digest() else "stale"
+
+
+def stored_code_digest(path: Path) -> str:
+    """The code digest a finished run recorded (UNRECORDED for runs stored before digests)."""
+    return stored_training(path).get("code_digest", provenance.UNRECORDED)
+
+
 def run_group(configs: list, root: Optional[str | Path] = None, progress: bool = True,
-              force: bool = False) -> list:
+              force: bool = False, retrain_stale: bool = True) -> list:
     """Train the unfinished configs of `configs` together as one batch of independent models
     (they may differ only in seed, data_seed and name: `train.group_key`), evaluate and store each
-    as its own run. Returns the RunRecords in the order given; finished ones are loaded."""
+    as its own run. Returns the RunRecords in the order given; finished ones are loaded. A stale
+    run (made by other code) is trained again, with a warning, unless `retrain_stale` is False:
+    then it is loaded as it is."""
     from .data import build_dataset
     from .evaluate import evaluate
     from .train import train_group
 
     paths = [run_dir(c, root) for c in configs]
-    todo = [i for i, p in enumerate(paths) if force or not is_done(p)]
+    status = [run_status(p) for p in paths]
+    stale = [p.name for p, s in zip(paths, status) if s == "stale"]
+    if stale and retrain_stale and not force:
+        warnings.warn(f"{len(stale)} stored run(s) were made by other code (code digest is now "
+                      f"{provenance.code_digest()}): training again: {', '.join(stale)}", stacklevel=2)
+    todo = [i for i, s in enumerate(status)
+            if force or s == "missing" or (s == "stale" and retrain_stale)]
     if todo:
         group = [configs[i] for i in todo]
         datasets = [build_dataset(c.resolved_data(), progress=progress) for c in group]
@@ -210,16 +233,10 @@ def run_group(configs: list, root: Optional[str | Path] = None, progress: bool =
         for i, config, dataset, result in zip(todo, group, datasets, results):
             evaluation = evaluate(config, dataset, result)
             training = {"trained_with": result.trained_with, "position": result.trained_with.index(config_hash(config)),
-                        "device": result.device, "precision": config.train.precision,
-                        "compile": config.train.compile, "group_seconds": result.seconds,
-                        "torch": _torch_version()}
+                        "precision": config.train.precision, "compile": config.train.compile,
+                        "group_seconds": result.seconds, **provenance.provenance(result.device)}
             save_run(paths[i], config, evaluation, result.history, training, result.model, result.tokenizer)
     return [load_run(p) for p in paths]
-
-
-def _torch_version() -> str:
-    import torch
-    return torch.__version__
 
 
 def check_stored_model(path: str | Path) -> None:
@@ -277,22 +294,39 @@ def flat_config(config: ExperimentConfig) -> dict:
     return row
 
 
+def stored_training(path: Path) -> dict:
+    """A run's training.json ({} for a run stored before it existed)."""
+    file = Path(path) / "training.json"
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
 def collect(root: Optional[str | Path] = None) -> pd.DataFrame:
-    """One tidy row per finished run in the store: run id, config columns, metrics."""
+    """One tidy row per finished run in the store: run id, config columns, metrics, and what made
+    it (code digest, kernel fingerprint, CPU, threads: `provenance.PROVENANCE_COLUMNS`)."""
     rows = []
     for path in sorted(runs_root(root).glob("*")):
         if path.name.startswith(".") or not is_done(path):
             continue
         record = load_run(path)
-        rows.append({"run": path.name, **flat_config(record.config), **record.metrics})
+        rows.append({"run": path.name, **flat_config(record.config), **record.metrics,
+                     **provenance.provenance_row(stored_training(path))})
     return pd.DataFrame(rows)
 
 
+def code_digests(table: pd.DataFrame) -> dict:
+    """{code digest: number of rows} of a results table (UNRECORDED for rows without one)."""
+    unrecorded = provenance.UNRECORDED
+    digests = table["code_digest"].fillna(unrecorded) if "code_digest" in table else \
+        pd.Series(unrecorded, index=table.index)
+    return digests.value_counts().to_dict()
+
+
 def write_results(root: Optional[str | Path] = None, out: str | Path = "results/results.csv",
-                  runs: Optional[set] = None, merge: bool = False) -> tuple:
+                  runs: Optional[set] = None, merge: bool = False, mixed_code: bool = False) -> tuple:
     """Collect the run store (only the run ids in `runs`, if given) into `out` (CSV) and the same
     table as Parquet beside it. With `merge`, rows already in `out` whose runs the store lacks are
-    kept (a table grown over several machines)."""
+    kept (a table grown over several machines). A table whose rows were made by different code
+    (code digests) is refused, naming them, unless `mixed_code`; nothing is written then."""
     table = collect(root)
     out = Path(out)
     if merge and out.is_file():
@@ -302,6 +336,12 @@ def write_results(root: Optional[str | Path] = None, out: str | Path = "results/
         table = pd.concat([kept, table], ignore_index=True) if len(kept) else table
     if runs is not None and not table.empty:
         table = table[table["run"].isin(runs)].reset_index(drop=True)
+    digests = code_digests(table) if not table.empty else {}
+    if len(digests) > 1 and not mixed_code:
+        listed = ", ".join(f"{d} ({n} runs)" for d, n in digests.items())
+        raise ConfigError(f"the rows for {str(out)!r} were made by different code: code digests {listed} "
+                          f"(today's code is {provenance.code_digest()}); train the stale runs again "
+                          "(`dualenc sweep --retrain-stale`) or pass --mixed-code to write them together")
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out, out.with_suffix(".parquet")]
     _write_atomic(paths[0], lambda tmp: table.to_csv(tmp, index=False))

@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .config import ConfigError, ExperimentConfig, config_hash, from_dict
-from .study import ORIGINAL_BIAS, clean_stale_staging, is_done, run_dir, runs_root, write_results
+from .study import ORIGINAL_BIAS, clean_stale_staging, run_dir, run_status, runs_root, write_results
 
 STRONG_BIAS = 0.9  # the strong level the verdicts read beside the original's ORIGINAL_BIAS
 # Dense where worst-group accuracy falls (between 0.5 and 1).
@@ -160,24 +160,29 @@ class SweepReport:
     ran: int         # finished by this sweep
     seconds: float
     missing: int = 0  # configs of the grid with no result (a stored table read as it is)
+    stale: int = 0    # finished by other code (another code digest) and kept as they are
 
 
 def run_sweep(configs: list, root: Optional[str | Path] = None, jobs: int = 1,
               scheduler=None, progress: bool = True, max_models: int = MAX_MODELS,
-              done: Iterable[str] = ()) -> SweepReport:
+              done: Iterable[str] = (), retrain_stale: bool = False) -> SweepReport:
     """Run every config not yet finished, the seeds of a setting batched together (at most
     `max_models` models per batch). jobs=1 runs in this process (all torch threads); jobs>1 uses
     that many worker processes with one torch thread each; `scheduler` (an address such as
     "tcp://host:8786", or a dask.distributed Client) sends the batches to a Dask cluster instead,
     whose workers must see the same run store. `done`: run ids to count as finished although the
-    store lacks them (the rows of a stored results table: a sweep continued on another machine)."""
+    store lacks them (the rows of a stored results table: a sweep continued on another machine).
+    Runs stored by other code (`study.run_status` "stale") are kept and counted, or trained again
+    with `retrain_stale`; `dualenc collect` refuses to mix them with today's runs in one table."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"jobs={jobs!r} is not allowed: expected an integer >= 1")
     root = str(runs_root(root))
     unique = {config_hash(c): c for c in configs}
     clean_stale_staging(root)
     done = set(done)
-    todo = [c for h, c in unique.items() if h not in done and not is_done(run_dir(c, root))]
+    status = {h: run_status(run_dir(c, root)) for h, c in unique.items() if h not in done}
+    stale = [h for h, s in status.items() if s == "stale"]
+    todo = [unique[h] for h, s in status.items() if s == "missing" or (s == "stale" and retrain_stale)]
     groups = group_configs(todo, max_models)
     start = time.perf_counter()
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress)
@@ -193,7 +198,8 @@ def run_sweep(configs: list, root: Optional[str | Path] = None, jobs: int = 1,
             _run_processes(groups, root, jobs, bar)
     finally:
         bar.close()
-    return SweepReport(len(unique), len(unique) - len(todo), len(todo), time.perf_counter() - start)
+    return SweepReport(len(unique), len(unique) - len(todo), len(todo), time.perf_counter() - start,
+                       stale=0 if retrain_stale else len(stale))
 
 
 def grid_results(configs: list, table_path: str | Path, root: Optional[str | Path] = None,
@@ -214,7 +220,8 @@ def grid_results(configs: list, table_path: str | Path, root: Optional[str | Pat
         if found == wanted or (found and not train_missing):
             return stored[stored["run"].isin(wanted)].reset_index(drop=True), \
                 SweepReport(len(wanted), len(found), 0, 0.0, missing=len(wanted - found))
-    report = run_sweep(configs, root=root, jobs=jobs, progress=progress)
+    # the table it writes is one code's: stale runs of the grid are trained again
+    report = run_sweep(configs, root=root, jobs=jobs, progress=progress, retrain_stale=True)
     table, _ = write_results(root, table_path, runs=wanted)
     return table, report
 

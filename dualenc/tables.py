@@ -231,3 +231,29 @@ def converged_table(converged: pd.DataFrame) -> pd.DataFrame:
     out = converged.rename(columns={"candidate": "model", "converged_steps": "converged at (steps)",
                                     "val_average_acc_at_largest": "validation accuracy, largest budget"})
     return out.set_index(["model", "method"]).round(3)
+
+
+# ---------------------------------------------------------------- a rerun against the committed table
+
+
+def replication_table(replication) -> pd.DataFrame:
+    """A `replication.Replication` as readers see it: per measure the committed and rerun seed
+    means, the paired difference with its 95% interval, the tolerances and the outcome."""
+    s = replication.summary
+    interval = [f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in zip(s["difference"], s["low"], s["high"])]
+    return pd.DataFrame({
+        "committed": s["committed"].round(3), "this rerun": s["rerun"].round(3),
+        "rerun - committed [95% CI]": interval, "largest run difference": s["max_abs"].round(3),
+        "tolerance (run / mean)": [f"{a:.3f} / {b:.3f}" for a, b in zip(s["per_run_tol"], s["mean_tol"])],
+        "outcome": s["outcome"],
+    }, index=s.index).rename(index=label_of).rename_axis("measure")
+
+
+def replication_sentence(replication, metric: str = "worst_group_acc") -> str:
+    """One line: this rerun minus the committed results on `metric`, its interval and the outcome."""
+    row = replication.summary.loc[metric]
+    n = len(replication.differences)
+    if row["outcome"] == "bitwise equal":
+        return f"this rerun equals the committed results bit for bit ({n} seeds, same code and kernels)"
+    return (f"this rerun minus the committed results, {label_of(metric)}, paired by seed: "
+            f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] over {n} seeds: {row['outcome']}")

@@ -1,11 +1,11 @@
 """The committed results table (results/default.csv) is what the code produces."""
-import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from dualenc.config import config_hash
+from dualenc.replication import replicate, tolerances
 from dualenc.study import run_group
 from dualenc.sweep import default_grid, group_configs
 
@@ -29,15 +29,21 @@ def test_committed_table_rows_are_default_grid_configs():
 
 @pytest.mark.slow
 def test_a_committed_setting_is_reproduced_by_training_again(tmp_path):
-    # Sweep workers train with one torch thread, as this test does (tests/conftest.py), and a
-    # setting's seeds together, as this test does: the reproduction is then bitwise.
-    table = pd.read_csv(TABLE).set_index("run")
+    """Trains the bias-0.75 descriptive setting's 5 seeds again (one thread, seeds together, as the
+    sweep does). Where the committed rows were made by this code on these kernels (code digest and
+    kernel fingerprint), every measure must be bitwise equal. Elsewhere each run must lie within
+    the per-run tolerance of its committed counterpart and the seed mean of the differences within
+    the seed-mean tolerance: both are set from the cross-machine spread measured in
+    results/replication.csv (`replication.tolerances`: 4 root-mean-square differences, and at
+    least 1.25 times the largest measured)."""
     group = next(g for g in group_configs(default_grid())
                  if g[0].name == "captions" and g[0].data.bias == 0.75 and g[0].data.captions == "descriptive"
                  and g[0].data.descriptive_share == 1.0)
-    records = run_group(group, root=tmp_path, progress=False)
-    for record in records:
-        row = table.loc[record.path.name]
-        for key in ("average_acc", "worst_group_acc", "gap", "probe_animal_acc", "probe_background_acc",
-                    "silhouette_background_image", "final_loss"):
-            assert record.metrics[key] == pytest.approx(row[key], abs=1e-6), key
+    result = replicate(run_group(group, root=tmp_path, progress=False))
+    assert result is not None, "the committed table lacks the setting"
+    print(result.summary.to_string())
+    if result.bitwise_expected:
+        assert (result.summary["outcome"] == "bitwise equal").all(), result.summary
+    else:
+        assert result.summary["outcome"].isin(["bitwise equal", "consistent"]).all(), \
+            f"outside the measured spread:\n{result.summary}\ntolerances:\n{tolerances()}"

@@ -1,0 +1,147 @@
+"""What made a run: the code digest and the machine fingerprint.
+
+Both go into every run's training.json and every results-table row. The code digest is a hash of
+the `dualenc` source files that a run's numbers depend on: the modules that training, data and
+evaluation import, found by following their imports inside the package. A stored run whose digest
+differs from today's code is *stale* (see `study.run_status`).
+
+The machine fingerprint names what decides the floating-point kernels: the CPU model, torch's CPU
+capability (`ATEN_CPU_CAPABILITY` can lower it), the oneDNN ISA limit (`ONEDNN_MAX_CPU_ISA`), the
+CPU's vector extensions and torch's version. Two runs of the same config, code digest and kernel
+fingerprint are bitwise equal; across fingerprints they agree within the measured spread
+(`dualenc.replication`).
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import os
+import platform
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+# The modules whose code (with everything they import inside dualenc) makes a run's numbers.
+RESULT_MODULES = ("train", "data", "evaluate")
+# CPU features that change which kernels torch and oneDNN take (read from /proc/cpuinfo).
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+UNRECORDED = "unrecorded"  # the code digest of a run stored before runs recorded one
+
+
+def _imported_modules(path: Path) -> set:
+    """Names of the dualenc modules that the file at `path` imports, at the top or inside functions."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                names.add(node.module.split(".")[0])
+            else:  # from . import metrics
+                names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dualenc."):
+            names.add(node.module.split(".")[1])
+    return names
+
+
+def _module_file(name: str) -> Path:
+    file = PACKAGE / f"{name}.py"
+    return file if file.is_file() else PACKAGE / name / "__init__.py"
+
+
+@functools.lru_cache(maxsize=1)
+def code_files() -> tuple:
+    """The source files a run's numbers depend on, sorted: RESULT_MODULES and their imports."""
+    seen: dict = {}
+    todo = list(RESULT_MODULES)
+    while todo:
+        name = todo.pop()
+        file = _module_file(name)
+        if name in seen or not file.is_file():
+            continue
+        seen[name] = file
+        todo.extend(_imported_modules(file) - set(seen))
+    return tuple(sorted(seen.values()))
+
+
+def files_digest(files, package: Path = PACKAGE) -> str:
+    """SHA-256 over each file's path (relative to `package`) and bytes."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(Path(file).resolve().relative_to(package.resolve()).as_posix().encode() + b"\0")
+        digest.update(Path(file).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """12 hex digits naming the code that trains, renders and evaluates a run."""
+    return files_digest(code_files())[:12]
+
+
+def _cpuinfo() -> tuple:
+    """(CPU model name, its flags) from /proc/cpuinfo, or what `platform` knows elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), set()
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields.get("model name", platform.machine()), set(fields.get("flags", "").split())
+
+
+def machine() -> dict:
+    """This process's machine, as recorded with each run: what picks the kernels, and the threads."""
+    import torch
+
+    model, flags = _cpuinfo()
+    return {
+        "cpu_model": model,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_isa": " ".join(f for f in ISA_FLAGS if f in flags) or "none",
+        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "default"),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
+# The fields of `machine()` that choose the floating-point kernels (the thread count does not:
+# tests/test_determinism.py trains with 1 and 2 threads and gets the same weights).
+KERNEL_FIELDS = ("device", "cpu_model", "cpu_capability", "cpu_isa", "onednn_max_isa", "torch")
+
+
+def kernel_fingerprint(record: dict) -> str:
+    """8 hex digits over KERNEL_FIELDS of a run's training.json: equal fingerprints and code
+    digests give bitwise equal runs. UNRECORDED where a field is missing (an older run)."""
+    if any(record.get(f) is None for f in KERNEL_FIELDS):
+        return UNRECORDED
+    text = "\0".join(str(record[f]) for f in KERNEL_FIELDS)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def provenance(device: str = "cpu") -> dict:
+    """What training.json records about the code and the machine of a run trained now."""
+    record = {"code_digest": code_digest(), "device": device, **machine()}
+    return {**record, "kernels": kernel_fingerprint(record)}
+
+
+# training.json key -> results-table column (the config has a `device` column of its own: "auto").
+PROVENANCE_COLUMNS = {"code_digest": "code_digest", "kernels": "kernels", "device": "trained_on",
+                      "cpu_model": "cpu_model", "cpu_capability": "cpu_capability", "cpu_isa": "cpu_isa",
+                      "onednn_max_isa": "onednn_max_isa", "torch": "torch", "threads": "threads"}
+
+
+def provenance_row(training: dict) -> dict:
+    """A results-table row's provenance columns from a run's training.json (older runs: UNRECORDED),
+    and the runs it was trained with (a batch's composition changes its rounding too)."""
+    row = {column: training.get(key, UNRECORDED) for key, column in PROVENANCE_COLUMNS.items()}
+    row["kernels"] = training.get("kernels") or kernel_fingerprint(training)
+    row["trained_with"] = " ".join(training.get("trained_with", [])) or UNRECORDED
+    return row
+
+
+def same_making(training: dict, row) -> bool:
+    """Whether a run (its training.json) was made like a results-table row: same code digest,
+    kernel fingerprint and batch. Then the two are bitwise equal."""
+    made = provenance_row(training)
+    return all(made[c] != UNRECORDED and made[c] == row.get(c) for c in ("code_digest", "kernels", "trained_with"))

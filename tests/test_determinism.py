@@ -1,0 +1,60 @@
+"""Bitwise determinism on one machine: in one process, across processes and thread counts."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dualenc.study import run_experiment
+
+TESTS = Path(__file__).resolve().parent
+
+TRAIN_IN_A_SUBPROCESS = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from conftest import tiny_config
+torch.set_num_threads({threads})
+from dualenc.study import run_experiment
+run_experiment(tiny_config(steps=40, loss={loss!r}), root={root!r}, progress=False)
+"""
+
+
+def _weights(record) -> dict:
+    return torch.load(record.path / "model.pt")
+
+
+def _assert_bitwise_equal(a, b) -> None:
+    drop = {"train_seconds"}
+    assert {k: v for k, v in a.metrics.items() if k not in drop} == \
+           {k: v for k, v in b.metrics.items() if k not in drop}
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+    assert np.array_equal(a.embeddings()["image_test"], b.embeddings()["image_test"])
+    assert a.predictions().equals(b.predictions())
+
+
+def test_two_trainings_in_one_process_are_bitwise_equal(tiny, tmp_path):
+    config = tiny(steps=40)
+    a = run_experiment(config, root=tmp_path / "a", progress=False)
+    b = run_experiment(config, root=tmp_path / "b", progress=False)
+    _assert_bitwise_equal(a, b)
+    other = run_experiment(config.replace(lr=config.train.lr * 0.5), root=tmp_path / "a", progress=False)
+    assert not torch.equal(_weights(a)["visual.proj.weight"], _weights(other)["visual.proj.weight"])
+
+
+def test_trainings_in_two_processes_with_one_and_two_threads_are_bitwise_equal(tiny, tmp_path):
+    # The thread count is recorded with every run but is not part of the kernel fingerprint:
+    # this is why (the tests run with one thread, tests/conftest.py).
+    config = tiny(steps=40, loss="siglip")
+    here = run_experiment(config, root=tmp_path / "here", progress=False)
+    for threads in (1, 2):
+        root = tmp_path / f"process-{threads}"
+        code = TRAIN_IN_A_SUBPROCESS.format(tests=str(TESTS), threads=threads, loss="siglip", root=str(root))
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+        there = run_experiment(config, root=root, progress=False)  # loaded: trained by the subprocess
+        assert json.loads((there.path / "training.json").read_text())["threads"] == threads
+        _assert_bitwise_equal(here, there)
