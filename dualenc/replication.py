@@ -1,12 +1,12 @@
 """How close a rerun comes to the committed results, and the cross-machine spread that says so.
 
 Same code digest and kernel fingerprint (`provenance`): a rerun is bitwise equal. Other kernels
-(another CPU, `ATEN_CPU_CAPABILITY=avx2`, `ONEDNN_MAX_CPU_ISA=AVX2`) round differently, training
-follows another path, and a run lands elsewhere within a spread that `measure` records in
-`results/replication.csv`: the book's four experiment settings (5 seeds each) as committed in
-`results/default.csv` and as trained again here under each of KERNEL_VARIANTS.
+(another CPU) round differently, training follows another path, and a run lands elsewhere within
+a spread that `measure` records in `results/replication.csv`: the book's four experiment settings
+(5 seeds each) as committed in `results/default.csv` and as trained again here under each of
+KERNEL_VARIANTS.
 
-    python -m dualenc.replication measure        # trains 2 x 20 runs (about 25 min on 2 cores)
+    python -m dualenc.replication measure        # trains 3 x 20 runs (about 45 min on 2 cores)
 
 A rerun is *consistent* when every run lies within the per-run tolerance of its committed
 counterpart and the seed mean of the differences within the seed-mean tolerance (`tolerances`).
@@ -37,8 +37,12 @@ SPREAD_TABLE = ROOT / "results" / "replication.csv"
 METRICS = ("average_acc", "worst_group_acc", "gap", "probe_animal_acc", "probe_background_acc",
            "silhouette_background_image", "final_loss")
 SEEDS = 5
-# Kernel choices this machine can take besides its own (environment variables of one process).
-KERNEL_VARIANTS = {"native": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+# Kernel choices this machine can take besides its own (environment variables of one process):
+# torch's own vector kernels as on a CPU with AVX2 only, and oneDNN's matrix products as on a CPU
+# with AVX-512 but without its bf16 instructions. (oneDNN limited to AVX2 changes the products
+# too, but its bf16 path trains 8x slower here.)
+KERNEL_VARIANTS = {"native": {}, "aten-avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
+                   "onednn-avx512-core": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}}
 COMMITTED = "committed"
 # Tolerance rule: TOLERANCE_SDS root-mean-square differences of the measured pairs (per run; over
 # sqrt(seeds) for a seed mean), and never below TOLERANCE_MARGIN times the largest one measured.
@@ -212,12 +216,16 @@ def _rows(source: str, root: Optional[Path], committed: pd.DataFrame) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def measure(runs: Path, out: Path = SPREAD_TABLE, variants: Optional[dict] = None) -> pd.DataFrame:
-    """Train the measured settings under each kernel variant (a process each, all at once: one
-    thread each), then write the committed rows and every variant's runs to `out`."""
+def measure(runs: Path, out: Path = SPREAD_TABLE, variants: Optional[dict] = None,
+            train: Optional[list] = None) -> pd.DataFrame:
+    """Train the measured settings under each kernel variant (or only those named in `train`; a
+    process each, all at once, one thread each), then write the committed rows and every
+    variant's runs to `out`."""
     variants = KERNEL_VARIANTS if variants is None else variants
     processes = []
     for name, env in variants.items():
+        if train is not None and name not in train:
+            continue
         command = [sys.executable, "-m", "dualenc.replication", "train", str(runs / name)]
         processes.append(subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT))
     if any(p.wait() for p in processes):
@@ -236,13 +244,15 @@ def main(argv: Optional[list] = None) -> int:
     m = sub.add_parser("measure", help="train the book's settings under each kernel variant; write the spread table")
     m.add_argument("--runs", default="runs-replication", help="run store root (a folder per variant)")
     m.add_argument("--out", default=str(SPREAD_TABLE), help=f"the spread table (default {SPREAD_TABLE.relative_to(ROOT)})")
+    m.add_argument("--train", action="append", choices=list(KERNEL_VARIANTS),
+                   help="train only this variant (repeatable; the others' runs must be stored already)")
     t = sub.add_parser("train", help="(internal) train the measured settings into RUNS with this process's kernels")
     t.add_argument("runs")
     args = parser.parse_args(argv)
     if args.command == "train":
         _train_here(args.runs)
         return 0
-    table = measure(Path(args.runs).resolve(), Path(args.out))
+    table = measure(Path(args.runs).resolve(), Path(args.out), train=args.train)
     print(spread_summary(table).round(4).to_string())
     print(f"code {code_digest()}: {len(table)} rows -> {args.out}")
     return 0

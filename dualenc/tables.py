@@ -254,6 +254,7 @@ def replication_sentence(replication, metric: str = "worst_group_acc") -> str:
     row = replication.summary.loc[metric]
     n = len(replication.differences)
     if row["outcome"] == "bitwise equal":
-        return f"this rerun equals the committed results bit for bit ({n} seeds, same code and kernels)"
+        how = ", same code, kernels and batch" if replication.bitwise_expected else ""
+        return f"this rerun equals the committed results bit for bit ({n} seeds{how})"
     return (f"this rerun minus the committed results, {label_of(metric)}, paired by seed: "
             f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] over {n} seeds: {row['outcome']}")
