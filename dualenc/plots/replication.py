@@ -24,8 +24,13 @@ def plot_rerun_differences(pairs: pd.DataFrame, metrics=ACCURACIES) -> Figure:
         sns.stripplot(long, x="difference", y="measure", hue="pair", dodge=True, jitter=0.15, size=5,
                       alpha=0.8, palette="colorblind", ax=ax)
         ax.axvline(0.0, color="0.3", lw=1.0, zorder=0.5)
-        ax.set_xlabel("difference between the two runs of one config (b - a)")
         ax.set_ylabel("")
-        ax.legend(title="kernels: b - a", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10,
-                  title_fontsize=10)
+        pairs_drawn = long["pair"].unique()
+        if len(pairs_drawn) == 1:
+            ax.get_legend().remove()
+            ax.set_xlabel(f"difference between two runs of one config ({pairs_drawn[0]})")
+        else:
+            ax.set_xlabel("difference between two runs of one config (b - a)")
+            ax.legend(title="kernels: b - a", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10,
+                      title_fontsize=10)
     return fig
