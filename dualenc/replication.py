@@ -46,8 +46,10 @@ KERNEL_VARIANTS = {"native": {}, "aten-avx2": {"ATEN_CPU_CAPABILITY": "avx2"}}
 COMMITTED = "committed"
 # Tolerance rule: TOLERANCE_SDS root-mean-square differences of the measured pairs (per run; over
 # sqrt(seeds) for a seed mean), and never below TOLERANCE_MARGIN times the largest one measured.
-TOLERANCE_SDS = 4.0
-TOLERANCE_MARGIN = 1.25
+# Generous because the differences are heavy-tailed: a run that lands on another solution moves
+# much further than the rest, and other CPUs than the ones measured may round differently again.
+TOLERANCE_SDS = 5.0
+TOLERANCE_MARGIN = 1.5
 
 
 def settings() -> dict:

@@ -34,8 +34,9 @@ def test_a_committed_setting_is_reproduced_by_training_again(tmp_path):
     kernel fingerprint), every measure must be bitwise equal. Elsewhere each run must lie within
     the per-run tolerance of its committed counterpart and the seed mean of the differences within
     the seed-mean tolerance: both are set from the cross-machine spread measured in
-    results/replication.csv (`replication.tolerances`: 4 root-mean-square differences, and at
-    least 1.25 times the largest measured)."""
+    results/replication.csv (`replication.tolerances`: 5 root-mean-square differences, and at
+    least 1.5 times the largest measured; worst-group accuracy: 0.154 per run, 0.069 for the
+    mean of 5 seeds, from the spread measured on 2026-12-03)."""
     group = next(g for g in group_configs(default_grid())
                  if g[0].name == "captions" and g[0].data.bias == 0.75 and g[0].data.captions == "descriptive"
                  and g[0].data.descriptive_share == 1.0)
