@@ -238,14 +238,12 @@ def converged_table(converged: pd.DataFrame) -> pd.DataFrame:
 
 def replication_table(replication) -> pd.DataFrame:
     """A `replication.Replication` as readers see it: per measure the committed and rerun seed
-    means, the paired difference with its 95% interval, the tolerances and the outcome."""
+    means, the paired difference (rerun - committed) with its 95% interval and the outcome."""
     s = replication.summary
     interval = [f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in zip(s["difference"], s["low"], s["high"])]
     return pd.DataFrame({
         "committed": s["committed"].round(3), "this rerun": s["rerun"].round(3),
-        "rerun - committed [95% CI]": interval, "largest run difference": s["max_abs"].round(3),
-        "tolerance (run / mean)": [f"{a:.3f} / {b:.3f}" for a, b in zip(s["per_run_tol"], s["mean_tol"])],
-        "outcome": s["outcome"],
+        "difference [95% CI]": interval, "outcome": s["outcome"],
     }, index=s.index).rename(index=label_of).rename_axis("measure")
 
 

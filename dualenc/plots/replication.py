@@ -20,10 +20,11 @@ def plot_rerun_differences(pairs: pd.DataFrame, metrics=ACCURACIES) -> Figure:
                       var_name="metric", value_name="difference")
     long["measure"] = long["metric"].map(label_of)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(8.0, 0.9 + 0.85 * len(metrics)), layout="constrained")
+        fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.75 * len(metrics)), layout="constrained")
         sns.stripplot(long, x="difference", y="measure", hue="pair", dodge=True, jitter=0.15, size=5,
                       alpha=0.8, palette="colorblind", ax=ax)
         ax.axvline(0.0, color="0.3", lw=1.0, zorder=0.5)
+        ax.tick_params(labelsize=11)
         ax.set_ylabel("")
         pairs_drawn = long["pair"].unique()
         if len(pairs_drawn) == 1:
