@@ -105,7 +105,7 @@ def machine() -> dict:
     }
 
 
-# The fields of `machine()` that choose the floating-point kernels (the thread count does not:
+# The fields of `provenance()` that choose the floating-point kernels (the thread count does not:
 # tests/test_determinism.py trains with 1 and 2 threads and gets the same weights).
 KERNEL_FIELDS = ("device", "cpu_model", "cpu_capability", "cpu_isa", "onednn_max_isa", "torch")
 
