@@ -3,15 +3,20 @@ not a pass/fail test).
 
     python benchmarks/bench_train.py [--quick] [--threads 2] [--json out.json] [--profile]
                                      [--no-compile] [--skip-reference] [--skip-experiment]
+    python benchmarks/bench_train.py --time-to-target [--json out.json]
 
 In one run, on `ExperimentConfig()`'s model, batch and loss (see benchmarks/README.md):
   1. images/s and GFLOP/s of today's path (fp32, eager, K = 1) and of each lever alone and combined
      (bf16 autocast, torch.compile, K models batched into one loop), all timed interleaved in one
-     process; `speedup` = images/s of the best path / today's path;
+     process; `speedup` = images/s of the best path / today's path, and `study_path_speedup` = images/s
+     of the path the study trains on (ExperimentConfig()'s precision and compile, K = the sweep's
+     models per batch) / today's path;
   2. torch's matmul throughput at the model's own matmul shapes (fp32 and bf16) and the share of it
      each path reaches;
   3. today's path against open_clip's towers of the same size (and timm's ViT, when installed);
   4. the wall time of exp1 over 5 seeds (`dualenc.study.run_group`), split into its parts.
+With --time-to-target, instead: seconds until the slowest arm reaches the convergence bar on
+bias-0 validation, old protocol against new (`time_to_target.py`), key `time_to_target_speedup`.
 """
 from __future__ import annotations
 
@@ -37,18 +42,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))      # the helper modul
 
 from dualenc.config import ExperimentConfig  # noqa: E402
 from dualenc.model import count_parameters  # noqa: E402
-from dualenc.train import train_group  # noqa: E402
+from dualenc.sweep import MAX_MODELS  # noqa: E402
+from dualenc.train import compiles, train_group  # noqa: E402
 from machine import CpuMonitor, environment, pct, wait_for_idle  # noqa: E402
 from matmul_peak import matmul_peak  # noqa: E402
 from references import reference_models  # noqa: E402
+from time_to_target import print_time_to_target, time_to_target  # noqa: E402
 from workload import Contender, Workload  # noqa: E402
 
-FULL = {"steps": 30, "warmup": 10, "repeats": 5, "ks": "5,10,20", "combined_ks": "10,20",
+FULL = {"steps": 30, "warmup": 10, "repeats": 5, "ks": "5,10,20", "combined_ks": "5,10,20",
         "replay_repeats": 5, "experiment_steps": None, "redo": 10}
 QUICK = {"steps": 3, "warmup": 2, "repeats": 1, "ks": "2", "combined_ks": "2",
          "replay_repeats": 1, "experiment_steps": 20, "redo": 0}
 # Layers whose input needs no gradient: their backward is one matmul (weight gradient), not two.
-INPUT_FREE = ("image.patch_embed", "text.token_embed")
+INPUT_FREE = ("image.patch_embed", "image.stem_conv0", "text.token_embed")
 
 
 # ----------------------------------------------------------------------------- paths
@@ -68,12 +75,19 @@ class PathSpec:
         return "+".join(name for name, on in levers if on) or "today"
 
 
-def plan_paths(ks: tuple, combined_ks: tuple, with_compile: bool) -> list:
-    """Today's path, each lever alone (bf16; compile; K in ks), and bf16 with K and with compile + K."""
+def study_path(config: ExperimentConfig) -> PathSpec:
+    """The path the study trains on: the config's precision, its compile choice for a group of the
+    sweep's MAX_MODELS seeds, K = MAX_MODELS."""
+    return PathSpec(config.train.precision, compiles(config, MAX_MODELS), MAX_MODELS)
+
+
+def plan_paths(ks: tuple, combined_ks: tuple, with_compile: bool, study: PathSpec) -> list:
+    """Today's path, each lever alone (bf16; compile; K in ks), bf16 with K and with compile + K,
+    and the study's path."""
     paths = [PathSpec(), PathSpec("bf16"), PathSpec(compile=True), *(PathSpec(k=k) for k in ks)]
     for k in combined_ks:
         paths += [PathSpec("bf16", k=k), PathSpec("bf16", True, k)]
-    return list(dict.fromkeys(p for p in paths if with_compile or not p.compile))
+    return list(dict.fromkeys([*(p for p in paths if with_compile or not p.compile), study]))
 
 
 def timed_steps(args, contender: Contender) -> int:
@@ -161,7 +175,16 @@ def analytic_flops(config: ExperimentConfig, n_captions: int, vocab_size: int) -
             out[f"{prefix}.{name}"] = n_seq * depth * f
 
     n_patches = (S // v.patch_size) ** 2
-    out["image.patch_embed"] = 2 * B * n_patches * 3 * v.patch_size ** 2 * v.width
+    if v.stem == "conv":   # 3x3 stride-2 convolutions, then 1x1 (dualenc.model.StackedConvStem)
+        halvings = int(math.log2(v.patch_size))
+        channels = [3] + [max(8, v.width >> (halvings - 1 - i)) for i in range(halvings)] + [v.width]
+        side = S
+        for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
+            last = i == len(channels) - 2
+            side = side if last else side // 2
+            out[f"image.stem_conv{i}"] = 2 * B * side * side * c_out * c_in * (1 if last else 9)
+    else:
+        out["image.patch_embed"] = 2 * B * n_patches * 3 * v.patch_size ** 2 * v.width
     tower("image", B, n_patches + (1 if v.pool == "cls" else 0), v.width, int(round(v.width * v.mlp_ratio)),
           v.depth)
     out["image.projection"] = 2 * B * v.width * m.embed_dim
@@ -338,6 +361,9 @@ def print_paths(report: dict, args) -> None:
               f"{rate:>24} {p['x_today']:>7.2f}x {p['gflops']:>8.1f} {p['share_of_matmul_peak']:>10.0%}  {first}")
     print(f"  best: {best} at {paths[best]['images_per_s']:.0f} images/s: speedup {report['speedup']:.2f}x over "
           f"today's path (same process, same run)")
+    study = report["study_path"]
+    print(f"  the study's path: {study} at {paths[study]['images_per_s']:.0f} images/s: study_path_speedup "
+          f"{report['study_path_speedup']:.2f}x over today's path")
     if any(p["compile"] for p in paths.values()):
         cache = "a fresh one (--cold-compile)" if args.cold_compile else "as found (--cold-compile: a fresh one)"
         print(f"  first step of a compiled path = its compile; inductor's disk cache: {cache}")
@@ -354,7 +380,7 @@ def print_flops(report: dict) -> None:
     f = report["flops"]
     fwd = f["forward"]
     print(f"  FLOPs per model and step: analytic {f['training_per_model'] / 1e9:.4f} GFLOP (forward "
-          f"{fwd / 1e9:.4f}; x3, x2 for the patch and token embeddings); FlopCounterMode "
+          f"{fwd / 1e9:.4f}; x3, x2 for the first image layer and the token embedding); FlopCounterMode "
           f"{f['flop_counter_per_model'] / 1e9:.4f} GFLOP ({f['flop_counter_per_model'] / f['training_per_model']:.3f}"
           f" of analytic)")
     print("    forward by part: " + ", ".join(f"{k} {v / fwd:.1%}" for k, v in f["forward_by_part"].items()
@@ -438,6 +464,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     add("--profile", action="store_true", help="also print torch.profiler's top ops of the best path")
     add("--profile-rows", type=int, default=20)
     add("--shapes", type=int, default=8, help="slowest matmul shapes to list (default 8)")
+    add("--time-to-target", action="store_true",
+        help="only this: seconds to the convergence bar, old protocol vs new (time_to_target.py; ~10-20 min)")
+    add("--calibration", type=Path, default=Path(__file__).resolve().parents[1] / "results" / "calibration.csv",
+        help="the calibration table naming each protocol's slowest arm (--time-to-target)")
     add("--wait-idle", type=float, default=0.0, metavar="SECONDS",
         help="first wait up to this long for other processes to leave the CPUs idle")
     add("--redo", type=int, help="redo a timed run that other processes disturbed (>5%% of the CPUs), at most "
@@ -478,6 +508,8 @@ def measure_paths(report: dict, args, paths, workloads, contenders, references) 
     report["images_per_s"] = {name: p["images_per_s"] for name, p in report["paths"].items()}
     report["best_path"] = max(report["images_per_s"], key=report["images_per_s"].get)
     report["speedup"] = report["paths"][report["best_path"]]["x_today"]
+    report["study_path"] = args.study_path.name
+    report["study_path_speedup"] = report["paths"][args.study_path.name]["x_today"]
     report["ours_over_reference"] = {c.name: rates["today"]["images_per_s"] / rates[c.name]["images_per_s"]
                                      for c in references}
 
@@ -524,7 +556,8 @@ def profile_section(report: dict, args, contenders: list) -> None:
 
 def write_json(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    first = {key: report[key] for key in ("speedup", "best_path", "images_per_s")}
+    keys = ("time_to_target_speedup", "speedup", "study_path_speedup", "best_path", "images_per_s")
+    first = {key: report[key] for key in keys if key in report}
     path.write_text(json.dumps({**first, **report}, indent=2, default=str))
     print(f"\nwrote {path}")
 
@@ -532,9 +565,12 @@ def write_json(report: dict, path: Path) -> None:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     prepare(args)
+    if args.time_to_target:
+        return time_to_target_main(args)
     run_monitor = CpuMonitor()
     config = base_config(args.batch_size)
-    paths = plan_paths(args.ks, args.combined_ks, not args.no_compile)
+    args.study_path = study_path(config)
+    paths = plan_paths(args.ks, args.combined_ks, not args.no_compile, args.study_path)
     workloads, contenders, references, notes = build_contenders(config, paths, args.skip_reference)
     report = start_report(args, config, contenders[0], notes)
     print_header(report, config)
@@ -549,6 +585,23 @@ def main(argv=None) -> dict:
     print_load(report)
     if args.profile:
         profile_section(report, args, contenders)
+    if args.json:
+        write_json(report, args.json)
+    return report
+
+
+def time_to_target_main(args) -> dict:
+    import pandas as pd
+
+    monitor = CpuMonitor()
+    print(f"time to a converged model (bias-0 validation), {args.threads} thread(s); calibration table "
+          f"{args.calibration}")
+    result = time_to_target(pd.read_csv(args.calibration))
+    print_time_to_target(result)
+    report = {"env": environment(), "args": {k: str(v) for k, v in vars(args).items()},
+              "time_to_target": result, "time_to_target_speedup": result["time_to_target_speedup"],
+              "others_cpu_share": monitor.others_share()}
+    print(f"  (other processes used {pct(report['others_cpu_share'])} of the CPUs meanwhile)")
     if args.json:
         write_json(report, args.json)
     return report

@@ -2,7 +2,7 @@
 
 `Workload` is train_group's setup for K models (seeds 0..K-1) on synthetic training sets shaped like
 the default one; `Contender` is its loop body (LR schedule, gather and augment, `batch_loss` or the
-compiled loss under autocast, the finite check, backward, one fused AdamW step over the stacked
+compiled step under autocast, the finite check, backward, one fused AdamW step over the stacked
 parameters), one step per call, so that several contenders can be timed interleaved.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dualenc.config import GROUPS, ExperimentConfig
 from dualenc.data import Dataset, Split, vocabulary_texts
 from dualenc.model import stack_models
 from dualenc.tokenizer import Tokenizer
-from dualenc.train import (CaptionTable, _autocast, _compiled_loss, _parameter_groups, _streams, augment,
-                           build_model, image_tensor, label_tensors, lr_factor)
+from dualenc.batches import GroupData, step_function
+from dualenc.train import _autocast, _parameter_groups, build_model, lr_factor
 
 DEVICE = torch.device("cpu")
 SCHEDULE = (10_000, 1_000)  # LR schedule (total, warm-up steps): the value does not change the speed
@@ -50,35 +50,18 @@ class Workload:
         self.datasets = [synthetic_dataset(c) for c in self.configs]
         vocabulary = sorted(set().union(*[vocabulary_texts(d) for d in self.datasets]))
         self.tokenizer = Tokenizer.from_texts(vocabulary, config.model.text.context_length)
-        splits = [d.train for d in self.datasets]
-        sizes = [len(s) for s in splits]
-        self.batch = min(config.train.batch_size, *sizes)
-        self.images = image_tensor(np.concatenate([s.images for s in splits]), DEVICE)   # (sum n, 3, S, S)
-        self.animal, self.background = (torch.cat(t) for t in zip(*[label_tensors(s, DEVICE) for s in splits]))
-        texts = sorted(set().union(*[s.captions for s in splits]))
-        self.captions = CaptionTable.build(texts, self.tokenizer, DEVICE)
-        lookup = {text: i for i, text in enumerate(texts)}
-        self.caption_index = torch.tensor([lookup[c] for s in splits for c in s.captions])
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        streams = [_streams(c, n, self.batch, DEVICE) for c, n in zip(self.configs, sizes)]
-        self.order = torch.stack([s[0] + int(o) for s, o in zip(streams, offsets)])    # (K, CYCLE*batch)
-        self.flips = torch.stack([s[1] for s in streams])
-        self.shifts = torch.stack([s[2] for s in streams])
+        self.data = GroupData.build(self.configs, [d.train for d in self.datasets], self.tokenizer, DEVICE)
+        self.batch, self.captions = self.data.batch, self.data.captions
 
     def model(self) -> torch.nn.Module:
         """The K models stacked, as train_group builds them (build_model with seeds 0..K-1)."""
         return stack_models([build_model(c, len(self.tokenizer)) for c in self.configs]).to(DEVICE)
 
     def batch_at(self, step: int) -> tuple:
-        """batch_loss's inputs at `step`: images (K, B, 3, S, S), animal, background, caption_index (K, B)."""
-        K, B, s = self.k, self.batch, step % CYCLE
-        cols = slice(s * B, (s + 1) * B)
-        idx = self.order[:, cols].reshape(-1)
-        x = self.images[idx]
-        if self.config.train.augment:
-            x = augment(x, self.flips[:, cols].reshape(-1), self.shifts[:, cols].reshape(-1, 2))
-        x = x.view(K, B, *x.shape[1:])
-        return x, self.animal[idx].view(K, B), self.background[idx].view(K, B), self.caption_index[idx].view(K, B)
+        """step_losses' inputs at `step` (cycling through CYCLE prepared steps)."""
+        index, flip, shift = self.data.at(step % CYCLE)
+        d = self.data
+        return d.pixels, index, flip, shift, d.animal, d.background, d.caption_index, d.captions
 
 
 class Contender:
@@ -91,7 +74,7 @@ class Contender:
         self.model = (work.model() if model is None else model.to(DEVICE)).train()
         tc = work.config.train
         self.optimizer = torch.optim.AdamW(_parameter_groups(self.model, tc.weight_decay), lr=tc.lr, fused=True)
-        self.step_loss = _compiled_loss(compile_step)
+        self.step_loss = step_function(compile_step)
         self.steps_done = 0
 
     @property
@@ -103,10 +86,8 @@ class Contender:
         lr = tc.lr * lr_factor(self.steps_done, *SCHEDULE)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        images, animal, background, caption_index = self.work.batch_at(self.steps_done)
         with _autocast(DEVICE, self.precision):
-            losses = self.step_loss(self.model, tc.loss, images, animal, background, caption_index,
-                                    self.work.captions)                                   # (K,)
+            losses = self.step_loss(self.model, tc.loss, *self.work.batch_at(self.steps_done))   # (K,)
         detached = losses.detach().double().cpu()
         if not torch.isfinite(detached).all():
             raise FloatingPointError(f"{self.name}: non-finite loss at step {self.steps_done}")

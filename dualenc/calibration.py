@@ -1,15 +1,16 @@
 """Choosing the training budget and the model size on the balanced validation set at bias 0 only.
 
-For each candidate model and method (loss, caption mode) at bias 0, several seeds are trained
-together at each step budget (each budget a full warm-up + cosine schedule), and zero-shot accuracy
-is measured on the *validation* split — never on the test split, never at bias > 0. A budget has
-converged when a larger one no longer raises validation accuracy by more than `tolerance`; the
-study uses the cheapest candidate model whose every method has converged at the smallest such
-budget (`choose`). Calibration seeds are their own data draws, apart from the study's seeds.
+For each candidate protocol (model stem, schedule) and method (loss, caption mode) at bias 0,
+several seeds are trained together at each step budget (each budget a full schedule), and zero-shot
+accuracy is measured on the *validation* split — never on the test split, never at bias > 0. A
+method has converged at a budget when its mean validation average accuracy reaches `AVERAGE_BAR` and
+its worst-group accuracy `WORST_BAR`, and no larger budget raises the average by more than
+`tolerance` (a plateau); the study uses the cheapest candidate whose every method has converged, at
+the smallest such budget (`choose`). Calibration seeds are their own data draws, apart from the
+study's seeds.
 """
 from __future__ import annotations
 
-import itertools
 import time
 from pathlib import Path
 from typing import Iterable, Optional
@@ -26,19 +27,26 @@ from .metric_registry import compute_metrics
 from .train import train_group
 
 CALIBRATION_SEEDS = (1000, 1001, 1002)       # data draws apart from the study's seeds 0, 1, 2, ...
-BUDGETS = (250, 500, 1000, 2000)
+BUDGETS = (250, 500, 1000)
 METHODS = {                                   # name -> config changes (all at bias 0)
     "pairwise, horse/camel": {"loss": "pairwise", "captions": "undescriptive"},
     "pairwise, descriptive": {"loss": "pairwise", "captions": "descriptive"},
     "clip, horse/camel": {"loss": "clip", "captions": "undescriptive"},
+    "clip, descriptive": {"loss": "clip", "captions": "descriptive"},
     "siglip, horse/camel": {"loss": "siglip", "captions": "undescriptive"},
+    "siglip, descriptive": {"loss": "siglip", "captions": "descriptive"},
     "image-only": {"loss": "image_only", "captions": "undescriptive"},
 }
-TOLERANCE = 0.01                              # a larger budget gaining less than this: converged
-CANDIDATES = {                                # name -> model changes
-    "patch 16, width 64, depth 2": {"model.vision.patch_size": 16},
-    "patch 8, width 64, depth 2": {"model.vision.patch_size": 8},
+TOLERANCE = 0.01                              # a larger budget gaining less than this: a plateau
+AVERAGE_BAR = 0.95                            # converged: mean validation average accuracy at least this
+WORST_BAR = 0.90                              # ... and mean validation worst-group accuracy at least this
+OLD_PROTOCOL = "patch 8, cosine (before)"
+CANDIDATES = {                                # name -> changes (patch 8, width 64, depth 2 for all)
+    OLD_PROTOCOL: {"model.vision.stem": "patch", "schedule": "cosine", "compile": False},
+    "conv stem, cosine": {"model.vision.stem": "conv", "schedule": "cosine"},
+    "conv stem, warmup-stable-decay": {"model.vision.stem": "conv", "schedule": "wsd"},
 }
+CANDIDATE_BUDGETS = {OLD_PROTOCOL: (500, 1000, 2000)}  # budgets of a candidate, when not BUDGETS
 
 
 def validation_accuracy(config: ExperimentConfig, dataset, result) -> dict:
@@ -48,13 +56,15 @@ def validation_accuracy(config: ExperimentConfig, dataset, result) -> dict:
 
 
 def run_calibration(base: Optional[ExperimentConfig] = None, candidates: dict = CANDIDATES,
-                    methods: dict = METHODS, budgets: Iterable[int] = BUDGETS,
+                    methods: dict = METHODS, budgets: Optional[Iterable[int]] = None,
                     seeds: Iterable[int] = CALIBRATION_SEEDS, progress: bool = True) -> pd.DataFrame:
-    """One row per (candidate, method, budget, seed): validation accuracy and training seconds."""
+    """One row per (candidate, method, budget, seed): validation accuracy and training seconds.
+    `budgets` None: each candidate's CANDIDATE_BUDGETS, or BUDGETS."""
     base = (base or ExperimentConfig()).replace(bias=0.0)
     seeds = list(seeds)
     rows = []
-    combos = list(itertools.product(candidates.items(), methods.items(), budgets))
+    combos = [(item, method, steps) for item in candidates.items() for method in methods.items()
+              for steps in (budgets if budgets is not None else CANDIDATE_BUDGETS.get(item[0], BUDGETS))]
     for (cand, model_changes), (method, changes), steps in tqdm(combos, desc="calibration", disable=not progress):
         configs = [base.replace(**model_changes, **changes, steps=int(steps), seed=s) for s in seeds]
         datasets = [build_dataset(c.resolved_data()) for c in configs]
@@ -70,17 +80,22 @@ def run_calibration(base: Optional[ExperimentConfig] = None, candidates: dict = 
     return pd.DataFrame(rows)
 
 
-def converged_budget(table: pd.DataFrame, metric: str = "val_average_acc", tolerance: float = TOLERANCE) -> pd.DataFrame:
-    """Per (candidate, method): the smallest budget whose mean validation accuracy over seeds is
-    within `tolerance` of every larger budget's (NaN where none is), and its accuracy."""
-    means = table.groupby(["candidate", "method", "steps"])[metric].mean().reset_index()
+def converged_budget(table: pd.DataFrame, metric: str = "val_average_acc", tolerance: float = TOLERANCE,
+                     average_bar: float = AVERAGE_BAR, worst_bar: float = WORST_BAR) -> pd.DataFrame:
+    """Per (candidate, method): the smallest budget whose seed means reach the bars (average and
+    worst-group validation accuracy) and whose mean `metric` is within `tolerance` of every larger
+    budget's (NaN where none is: the largest budget tried cannot show a plateau), and the means
+    at the largest budget."""
+    means = table.groupby(["candidate", "method", "steps"])[[metric, "val_worst_group_acc"]].mean().reset_index()
     rows = []
     for (cand, method), part in means.groupby(["candidate", "method"]):
         part = part.sort_values("steps")
-        values, steps = part[metric].to_numpy(), part["steps"].to_numpy()
-        chosen = next((s for i, s in enumerate(steps[:-1]) if (values[i + 1:] - values[i] <= tolerance).all()), np.nan)
+        values, worst, steps = part[metric].to_numpy(), part["val_worst_group_acc"].to_numpy(), part["steps"].to_numpy()
+        chosen = next((s for i, s in enumerate(steps[:-1])
+                       if values[i] >= average_bar and worst[i] >= worst_bar
+                       and (values[i + 1:] - values[i] <= tolerance).all()), np.nan)
         rows.append({"candidate": cand, "method": method, "converged_steps": chosen,
-                     f"{metric}_at_largest": values[-1]})
+                     f"{metric}_at_largest": values[-1], "val_worst_group_acc_at_largest": worst[-1]})
     return pd.DataFrame(rows)
 
 
@@ -158,6 +173,19 @@ def write_calibration(path: str | Path = "results/calibration.csv", **kwargs) ->
     return table
 
 
+def main(argv: Optional[list] = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m dualenc.calibration", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="results/calibration.csv", help="the table to write")
+    parser.add_argument("--candidate", action="append", choices=sorted(CANDIDATES),
+                        help="calibrate only this candidate (repeatable; default: all)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    chosen = {name: CANDIDATES[name] for name in args.candidate} if args.candidate else CANDIDATES
+    write_calibration(args.out, candidates=chosen)
+
+
 if __name__ == "__main__":
-    torch.set_num_threads(2)
-    write_calibration()
+    main()

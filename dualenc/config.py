@@ -22,6 +22,9 @@ MINORITY_GROUPS = (("horse", "desert"), ("camel", "grass"))
 CAPTION_MODES = ("undescriptive", "descriptive", "background")
 LOSSES = ("pairwise", "clip", "siglip", "image_only")
 TOKEN_POOLS = ("cls", "mean")  # how the vision tower pools its tokens: class token or their mean
+STEMS = ("patch", "conv")       # how the vision tower makes its tokens: linear patch embedding or convolutions
+SCHEDULES = ("cosine", "wsd")   # learning rate after warm-up: cosine decay, or warmup-stable-decay
+COMPILE_CHOICES = (True, False, "auto")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("bf16", "fp32")
 
@@ -152,10 +155,14 @@ class VisionConfig:
     heads: int = 2
     mlp_ratio: float = 2.0
     pool: str = "cls"                  # cls token or mean of patch tokens
+    stem: str = "patch"                # patch: one linear map per patch; conv: 3x3 stride-2 convolutions (Xiao et al. 2021)
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
         _check_int("model.vision.patch_size", self.patch_size, 1, 64)
+        _check_choice("model.vision.stem", self.stem, STEMS)
+        _check(self.stem != "conv" or self.patch_size in (2, 4, 8, 16, 32), "model.vision.patch_size",
+               self.patch_size, "a power of 2 from 2 to 32 with model.vision.stem='conv'")
         _check_tower("model.vision", self)
         _check_choice("model.vision.pool", self.pool, TOKEN_POOLS)
 
@@ -204,12 +211,14 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
-    warmup_frac: float = 0.1           # share of steps with linear warm-up, then cosine decay
+    warmup_frac: float = 0.1           # share of steps with linear warm-up
+    schedule: str = "cosine"           # after warm-up: cosine decay to 0, or wsd (constant, then linear decay to 0)
+    decay_frac: float = 0.2            # wsd: share of steps in the final linear decay
     augment: bool = True               # random flips and small shifts of training images
     seed: int = 0                      # model initialisation, batch order and (unless set) the data draw
     device: str = "auto"               # auto = cuda when present, else cpu
     precision: str = "bf16"            # bf16 autocast (fp32 master weights) or fp32 throughout
-    compile: bool = False              # torch.compile the training step (cold compile ~30-60 s, cached)
+    compile: Any = "auto"              # torch.compile the training step: True, False or "auto" (when long enough to repay it)
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -219,11 +228,16 @@ class TrainConfig:
         _check_float("lr", self.lr, 0.0, 1.0, low_open=True)
         _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
         _check_float("warmup_frac", self.warmup_frac, 0.0, 1.0)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_float("decay_frac", self.decay_frac, 0.0, 1.0)
+        _check(self.schedule != "wsd" or self.warmup_frac + self.decay_frac <= 1.0, "decay_frac", self.decay_frac,
+               f"at most 1 - warmup_frac = {1.0 - self.warmup_frac:g} (warm-up and decay cannot overlap)")
         _check(isinstance(self.augment, bool), "augment", self.augment, "True or False")
         _check_int("seed", self.seed, 0)
         _check_choice("device", self.device, DEVICES)
         _check_choice("precision", self.precision, PRECISIONS)
-        _check(isinstance(self.compile, bool), "compile", self.compile, "True or False")
+        _check(any(self.compile is c or (isinstance(c, str) and self.compile == c) for c in COMPILE_CHOICES),
+               "compile", self.compile, "True, False or 'auto'")
 
 
 @dataclass(frozen=True)

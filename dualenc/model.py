@@ -77,6 +77,38 @@ class Block(nn.Module):
         return x + self.fc_out(hidden).view(K, B, T, C)
 
 
+class StackedConvStem(nn.Module):
+    """K independent convolutional stems (Xiao et al. 2021, "Early convolutions help transformers see
+    better"): 3x3 stride-2 convolutions with ReLU halve the image until one position is left per
+    patch, then a 1x1 convolution maps to the tower's width. images (K, B, 3, S, S) -> (K, B, P, W)."""
+
+    def __init__(self, k: int, patch_size: int, width: int):
+        super().__init__()
+        halvings = int(math.log2(patch_size))
+        channels = [3] + [max(8, width >> (halvings - 1 - i)) for i in range(halvings)] + [width]
+        # weights (K, out, in, kh, kw): run as one grouped convolution, model k is group k
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.empty(k, c_out, c_in, size, size))
+            for c_in, c_out, size in zip(channels[:-1], channels[1:], [3] * halvings + [1]))
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(k, c_out)) for c_out in channels[1:])
+        for weight in self.weights:
+            fan_in = weight.shape[2] * weight.shape[3] * weight.shape[4]
+            nn.init.normal_(weight, std=math.sqrt(2.0 / fan_in))
+        self.k = k
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        K, B, C, S, _ = images.shape
+        x = images.transpose(0, 1).reshape(B, K * C, S, S)                     # (B, K*3, S, S)
+        last = len(self.weights) - 1
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = F.conv2d(x, weight.flatten(0, 1), bias.flatten(), stride=1 if i == last else 2,
+                         padding=0 if i == last else 1, groups=K)
+            if i < last:
+                x = F.relu(x)
+        width, side = x.shape[1] // K, x.shape[-1]
+        return x.view(B, K, width, side * side).permute(1, 0, 3, 2)            # (K, B, P, W)
+
+
 class ImageEncoder(nn.Module):
     """ViT: patches -> linear embedding + learned positions (+ class token) -> blocks -> pooled -> projection."""
 
@@ -87,7 +119,10 @@ class ImageEncoder(nn.Module):
                              f"model.vision.patch_size={cfg.patch_size}")
         self.cfg = cfg
         n_patches = (image_size // cfg.patch_size) ** 2
-        self.patch_embed = StackedLinear(k, 3 * cfg.patch_size ** 2, cfg.width)
+        if cfg.stem == "conv":
+            self.stem = StackedConvStem(k, cfg.patch_size, cfg.width)
+        else:
+            self.patch_embed = StackedLinear(k, 3 * cfg.patch_size ** 2, cfg.width)
         self.cls_token = nn.Parameter(torch.zeros(k, 1, 1, cfg.width)) if cfg.pool == "cls" else None
         n_tokens = n_patches + (1 if cfg.pool == "cls" else 0)
         self.pos_embed = nn.Parameter(torch.randn(k, 1, n_tokens, cfg.width) * 0.02)
@@ -104,7 +139,10 @@ class ImageEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         K, B = images.shape[:2]
-        x = self.patch_embed(self.patchify(images)).view(K, B, -1, self.cfg.width)   # (K, B, P, W)
+        if self.cfg.stem == "conv":
+            x = self.stem(images)                                                      # (K, B, P, W)
+        else:
+            x = self.patch_embed(self.patchify(images)).view(K, B, -1, self.cfg.width)  # (K, B, P, W)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(K, B, 1, -1), x], dim=2)
         x = x + self.pos_embed

@@ -233,7 +233,7 @@ def run_group(configs: list, root: Optional[str | Path] = None, progress: bool =
         for i, config, dataset, result in zip(todo, group, datasets, results):
             evaluation = evaluate(config, dataset, result)
             training = {"trained_with": result.trained_with, "position": result.trained_with.index(config_hash(config)),
-                        "precision": config.train.precision, "compile": config.train.compile,
+                        "precision": config.train.precision, "compile": result.compiled,
                         "group_seconds": result.seconds, **provenance.provenance(result.device)}
             save_run(paths[i], config, evaluation, result.history, training, result.model, result.tokenizer)
     return [load_run(p) for p in paths]

@@ -1,7 +1,8 @@
 """Sweeps: named grids of configs, run in parallel worker processes or on a Dask cluster.
 
-The configs of a grid that differ only in seed (the seeds of one setting) are trained together
-as one batch of independent models (`train.train_group`), at most `max_models` per batch; the
+The configs of a grid that share the model and its optimisation (the seeds of a setting, and
+other bias levels and captions: `train.group_key`) are trained together as one batch of
+independent models (`train.train_group`), at most `max_models` per batch, in grid order; the
 batches are spread over worker processes. Only configs not yet finished in the run store are
 run. Each run is written atomically (see `study.save_run`), so a sweep that is killed and started
 again loses no finished run, never counts a half-written one, and trains only what is missing.
@@ -126,8 +127,9 @@ def get_grid(name: str) -> list:
 
 
 def group_configs(configs: list, max_models: int = MAX_MODELS) -> list:
-    """Batches of configs that can train together (the seeds of one setting, `train.group_key`),
-    at most `max_models` each, in the order the settings first appear; user-image configs alone."""
+    """Batches of configs that can train together (the same model and optimisation; seeds, bias and
+    captions may differ: `train.group_key`), at most `max_models` each, in grid order within a
+    key, keys in the order they first appear; user-image configs alone."""
     from .train import group_key
 
     if not isinstance(max_models, int) or max_models < 1:

@@ -29,7 +29,7 @@ def tiny_config(**changes) -> ExperimentConfig:
     base = ExperimentConfig(name="tiny").replace(**{
         "image_size": 32, "n_train_per_group": 48, "n_val_per_group": 12, "n_test_per_group": 16,
         "steps": 240, "batch_size": 32, "model.vision.patch_size": 8, "model.vision.width": 32,
-        "model.text.width": 32, "model.embed_dim": 16,
+        "model.text.width": 32, "model.embed_dim": 16, "compile": False,  # compiled: tests/test_step.py
     })
     return base.replace(**changes) if changes else base
 

@@ -8,7 +8,8 @@ import torch
 from dualenc.data import build_dataset
 from dualenc.study import is_done, load_run, run_dir, run_group
 from dualenc.sweep import group_configs, run_sweep
-from dualenc.train import _streams, train, train_group
+from dualenc.batches import streams as _streams
+from dualenc.train import train, train_group
 
 
 def _datasets(configs):
@@ -92,13 +93,15 @@ def test_sweep_interrupted_mid_group_resumes_without_loss_or_duplicates(tiny, tm
                [x.path.name for x in resumed] for r in resumed)
 
 
-def test_groups_are_the_seeds_of_one_setting(tiny):
-    configs = [tiny(seed=s, bias=b) for b in (0.0, 0.5) for s in range(3)]
+def test_groups_share_model_and_optimisation_in_grid_order(tiny):
+    configs = [tiny(seed=s, bias=b) for b in (0.0, 0.5) for s in range(3)] + [tiny(seed=0, lr=0.01)]
     groups = group_configs(configs, max_models=2)
-    assert [[c.train.seed for c in g] for g in groups] == [[0, 1], [2], [0, 1], [2]]
-    assert all(len({c.data.bias for c in g}) == 1 for g in groups)
+    # models with other data (here: bias) may share a batch; another learning rate may not
+    assert [[(c.data.bias, c.train.seed) for c in g] for g in groups] == \
+        [[(0.0, 0), (0.0, 1)], [(0.0, 2), (0.5, 0)], [(0.5, 1), (0.5, 2)], [(0.0, 0)]]
+    assert groups[-1][0].train.lr == 0.01
     with pytest.raises(ValueError, match="may differ only in"):
-        train_group(configs[:1] + configs[3:4], _datasets(configs[:1] + configs[3:4]), progress=False)
+        train_group(configs[:1] + configs[-1:], _datasets(configs[:1] + configs[-1:]), progress=False)
 
 
 def test_step_budget_is_the_same_at_every_bias_level(tiny, tmp_path):

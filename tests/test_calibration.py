@@ -18,18 +18,29 @@ def _table(values: dict) -> pd.DataFrame:
         for steps, acc in zip((100, 200, 400), accs):
             for seed in (0, 1):
                 rows.append({"candidate": candidate, "method": method, "steps": steps, "seed": seed,
-                             "val_average_acc": acc, "group_seconds": steps * (2 if candidate == "big" else 1)})
+                             "val_average_acc": acc, "val_worst_group_acc": acc - 0.03,
+                             "group_seconds": steps * (2 if candidate == "big" else 1)})
     return pd.DataFrame(rows)
 
 
 def test_converged_budget_is_the_first_on_a_plateau():
-    table = _table({("small", "a"): (0.70, 0.90, 0.905), ("small", "b"): (0.90, 0.905, 0.90),
-                    ("big", "a"): (0.80, 0.95, 0.95), ("big", "b"): (0.60, 0.70, 0.80)})
+    table = _table({("small", "a"): (0.70, 0.96, 0.965), ("small", "b"): (0.96, 0.965, 0.96),
+                    ("big", "a"): (0.80, 0.97, 0.97), ("big", "b"): (0.60, 0.70, 0.80)})
     conv = calibration.converged_budget(table).set_index(["candidate", "method"])["converged_steps"]
     assert conv[("small", "a")] == 200 and conv[("small", "b")] == 100 and conv[("big", "a")] == 200
     assert pd.isna(conv[("big", "b")])                       # still rising at the largest budget
     assert calibration.choose(table) == {"candidate": "small", "steps": 200, "seconds": 200.0,
                                          "converged": True, "still_rising": 0.0}
+
+
+def test_a_plateau_below_the_bars_is_not_converged():
+    table = _table({("small", "a"): (0.90, 0.905, 0.905), ("small", "b"): (0.96, 0.965, 0.96)})
+    table.loc[table["method"] == "b", "val_worst_group_acc"] = 0.85       # average fine, worst group not
+    conv = calibration.converged_budget(table)
+    assert conv["converged_steps"].isna().all()
+    assert calibration.choose(table)["converged"] is False
+    relaxed = calibration.converged_budget(table, average_bar=0.9, worst_bar=0.8)
+    assert list(relaxed["converged_steps"]) == [100, 100]
 
 
 def test_no_converged_candidate_falls_back_to_the_largest_budget_and_says_so():

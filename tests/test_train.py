@@ -48,6 +48,6 @@ def test_tiny_run_learns_above_chance(tiny, tmp_path, loss):
 def test_non_finite_loss_is_a_clear_error(tiny, monkeypatch):
     config = tiny(steps=12)
     dataset = build_dataset(config.data)
-    monkeypatch.setattr("dualenc.train.batch_loss", lambda *a, **k: torch.tensor([float("nan")], requires_grad=True))
+    monkeypatch.setattr("dualenc.batches.batch_loss", lambda *a, **k: torch.tensor([float("nan")], requires_grad=True))
     with pytest.raises(FloatingPointError, match="non-finite loss.*step 0"):
         train(config, dataset, progress=False)

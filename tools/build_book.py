@@ -57,6 +57,7 @@ PROFILES: dict[str, dict[str, object]] = {
 PARAMS_ENV = "DUALENC_BOOK_PARAMS"
 KERNEL = "python3"
 CELL_TIMEOUT_S = 600
+PRETRAIN_JOBS = 2  # worker processes training the pages' runs before the pages execute
 
 
 def log(msg: str) -> None:
@@ -212,6 +213,9 @@ def generate(profile: str, build_dir: Path, jobs: int, force: bool, cwd: Path) -
     if todo and skipped:
         log(f"profile {profile!r}: template does not declare {skipped}; not passed")
 
+    if todo:
+        pretrain([params for _, params, *_ in todo], cwd)
+
     def work(item):
         exp, params, key, out, key_file, stored = item
         log(f"{exp}: papermill {TEMPLATE.relative_to(ROOT)} -> {out.relative_to(ROOT)} {params}")
@@ -232,6 +236,29 @@ def generate(profile: str, build_dir: Path, jobs: int, force: bool, cwd: Path) -
         for err in errors:
             print(err, file=sys.stderr)
         raise SystemExit(f"{len(errors)} experiment page(s) failed to render")
+
+
+def pretrain(page_params_list: list, cwd: Path) -> None:
+    """Train the seeds of every page to render before the pages run, as one sweep over two worker
+    processes (`dualenc.sweep.run_sweep`; a page's seeds are one batch); the pages then load them."""
+    from dualenc import notebook_helpers as nh
+    from dualenc.sweep import run_sweep
+
+    configs = []
+    for params in page_params_list:
+        values = {**nh.parameter_defaults(), **{k: v for k, v in params.items() if k in nh.PARAMETERS}}
+        config = nh.config_from_parameters(values)
+        configs += [config.replace(seed=config.train.seed + i) for i in range(int(values["seeds"]))]
+    jobs = max(1, min(PRETRAIN_JOBS, os.cpu_count() or 1))
+    start = time.perf_counter()
+    previous = os.getcwd()
+    os.chdir(cwd)  # the pages resolve the run store from their working directory
+    try:
+        report = run_sweep(configs, root=nh.resolve_runs_dir(""), jobs=jobs, progress=False)
+    finally:
+        os.chdir(previous)
+    log(f"pretrained {report.ran} run(s) of {len(page_params_list)} page(s) in {time.perf_counter() - start:.0f} s "
+        f"({jobs} worker processes; {report.skipped} already stored)")
 
 
 # --------------------------------------------------------------------------- step 2

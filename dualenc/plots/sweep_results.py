@@ -241,10 +241,11 @@ def plot_differences(table: pd.DataFrame, title: str = "") -> Figure:
     return fig
 
 
-def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None = None) -> Figure:
+def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None = None,
+                     bar: float | None = None) -> Figure:
     """Validation accuracy at bias 0 against the step budget (`calibration.read_calibration`): a
-    panel per candidate model, a line per method (mean over the calibration seeds, the seeds' range
-    as a band); the chosen budget of the chosen model marked."""
+    panel per candidate protocol, a line per method (mean over the calibration seeds, the seeds'
+    range as a band); the chosen budget of the chosen candidate and the convergence `bar` marked."""
     candidates = list(dict.fromkeys(table["candidate"]))
     methods = list(dict.fromkeys(table["method"]))
     colours = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
@@ -261,11 +262,14 @@ def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=colours[method], alpha=0.15, lw=0)
             if chosen and chosen["candidate"] == candidate:
                 ax.axvline(chosen["steps"], color="0.3", ls="--", lw=1.2, label="chosen budget")
+            if bar is not None:
+                ax.axhline(bar, color="0.5", ls=":", lw=1.2, label="convergence bar")
             ax.set_xscale("log", base=2)
             ax.set_xticks(sorted(part["steps"].unique()), [str(s) for s in sorted(part["steps"].unique())])
             ax.set_xlabel("optimizer steps (each a full schedule)")
             ax.set_title(candidate, fontsize=11)
-        axes[0][0].set_ylabel("validation accuracy, bias 0" if "average" in metric else metric)
+        axes[0][0].set_ylabel(("validation average accuracy" if "average" in metric
+                               else "validation worst-group accuracy") + ", bias 0")
         handles, labels = axes[0][0].get_legend_handles_labels()
         for ax in axes[0][1:]:
             for h, l in zip(*ax.get_legend_handles_labels()):
