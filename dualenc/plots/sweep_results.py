@@ -250,9 +250,13 @@ def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None
     methods = list(dict.fromkeys(table["method"]))
     colours = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(candidates), figsize=(5.2 * len(candidates), 4.2), sharey=True,
+        columns = min(3, len(candidates))
+        rows = -(-len(candidates) // columns)
+        fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), sharey=True,
                                  squeeze=False, layout="constrained")
-        for ax, candidate in zip(axes[0], candidates):
+        for ax in axes.flat[len(candidates):]:
+            ax.set_visible(False)
+        for ax, candidate in zip(axes.flat, candidates):
             part = table[table["candidate"] == candidate]
             for method in methods:
                 stats = part[part["method"] == method].groupby("steps")[metric].agg(["mean", "min", "max"])
@@ -268,10 +272,11 @@ def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None
             ax.set_xticks(sorted(part["steps"].unique()), [str(s) for s in sorted(part["steps"].unique())])
             ax.set_xlabel("optimizer steps (each a full schedule)")
             ax.set_title(candidate, fontsize=11)
-        axes[0][0].set_ylabel(("validation average accuracy" if "average" in metric
+        for row in axes:
+            row[0].set_ylabel(("validation average accuracy" if "average" in metric
                                else "validation worst-group accuracy") + ", bias 0")
         handles, labels = axes[0][0].get_legend_handles_labels()
-        for ax in axes[0][1:]:
+        for ax in list(axes.flat)[1:len(candidates)]:
             for h, l in zip(*ax.get_legend_handles_labels()):
                 if l not in labels:
                     handles.append(h)
