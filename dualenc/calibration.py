@@ -81,8 +81,9 @@ def converged_budget(table: pd.DataFrame, metric: str = "val_average_acc", toler
                      average_bar: float = AVERAGE_BAR, worst_bar: float = WORST_BAR) -> pd.DataFrame:
     """Per (candidate, method): the smallest budget whose seed means reach the bars (average and
     worst-group validation accuracy) and whose mean `metric` is within `tolerance` of every larger
-    budget's (NaN where none is: the largest budget tried cannot show a plateau), and the means
-    at the largest budget."""
+    budget's, above or below (a plateau: a larger budget that falls further is no plateau either;
+    NaN where none is: the largest budget tried cannot show one), and the means at the largest
+    budget."""
     means = table.groupby(["candidate", "method", "steps"])[[metric, "val_worst_group_acc"]].mean().reset_index()
     rows = []
     for (cand, method), part in means.groupby(["candidate", "method"]):
@@ -90,7 +91,7 @@ def converged_budget(table: pd.DataFrame, metric: str = "val_average_acc", toler
         values, worst, steps = part[metric].to_numpy(), part["val_worst_group_acc"].to_numpy(), part["steps"].to_numpy()
         chosen = next((s for i, s in enumerate(steps[:-1])
                        if values[i] >= average_bar and worst[i] >= worst_bar
-                       and (values[i + 1:] - values[i] <= tolerance).all()), np.nan)
+                       and (np.abs(values[i + 1:] - values[i]) <= tolerance).all()), np.nan)
         rows.append({"candidate": cand, "method": method, "converged_steps": chosen,
                      f"{metric}_at_largest": values[-1], "val_worst_group_acc_at_largest": worst[-1]})
     return pd.DataFrame(rows)
