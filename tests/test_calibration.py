@@ -43,6 +43,11 @@ def test_a_plateau_below_the_bars_is_not_converged():
     assert list(relaxed["converged_steps"]) == [100, 100]
 
 
+def test_a_fall_at_a_larger_budget_is_no_plateau():
+    table = _table({("small", "a"): (0.96, 0.965, 0.80)})     # e.g. a seed collapsed at the largest budget
+    assert calibration.converged_budget(table)["converged_steps"].isna().all()
+
+
 def test_no_converged_candidate_falls_back_to_the_largest_budget_and_says_so():
     table = _table({("small", "a"): (0.5, 0.6, 0.7), ("small", "b"): (0.8, 0.9, 0.92),
                     ("big", "a"): (0.6, 0.7, 0.75), ("big", "b"): (0.7, 0.8, 0.95)})
