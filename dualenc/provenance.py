@@ -137,11 +137,17 @@ def provenance_row(training: dict) -> dict:
     row = {column: training.get(key, UNRECORDED) for key, column in PROVENANCE_COLUMNS.items()}
     row["kernels"] = training.get("kernels") or kernel_fingerprint(training)
     row["trained_with"] = " ".join(training.get("trained_with", [])) or UNRECORDED
+    row["compiled"] = training.get("compile", UNRECORDED)
     return row
 
 
 def same_making(training: dict, row) -> bool:
     """Whether a run (its training.json) was made like a results-table row: same code digest,
-    kernel fingerprint and batch. Then the two are bitwise equal."""
+    kernel fingerprint, batch and compiled or eager step, and for a compiled step the same thread
+    count (inductor's generated kernels split their reductions by it; eager ones do not). Then the
+    two are bitwise equal."""
     made = provenance_row(training)
-    return all(made[c] != UNRECORDED and made[c] == row.get(c) for c in ("code_digest", "kernels", "trained_with"))
+    columns = ["code_digest", "kernels", "trained_with", "compiled"]
+    if str(made["compiled"]) == "True":
+        columns.append("threads")
+    return all(made[c] != UNRECORDED and str(made[c]) == str(row.get(c)) for c in columns)

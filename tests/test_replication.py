@@ -37,9 +37,9 @@ def _records(tmp_path: Path, values, training: dict) -> list:
 
 
 def _committed(digest: str = provenance.UNRECORDED, kernels: str = provenance.UNRECORDED,
-               trained_with: str = provenance.UNRECORDED) -> pd.DataFrame:
+               trained_with: str = provenance.UNRECORDED, compiled=False, threads: int = 1) -> pd.DataFrame:
     return pd.DataFrame({"run": RUNS, "code_digest": digest, "kernels": kernels, "trained_with": trained_with,
-                         **{m: 0.5 for m in METRICS}})
+                         "compiled": compiled, "threads": threads, **{m: 0.5 for m in METRICS}})
 
 
 def test_tolerances_follow_the_measured_spread():
@@ -79,8 +79,8 @@ def test_a_rerun_inside_the_spread_is_consistent_and_one_outside_is_not(tmp_path
 
 
 def test_same_code_and_kernels_must_be_bitwise(tmp_path):
-    here = {**provenance.provenance(), "trained_with": RUNS}
-    committed = _committed(here["code_digest"], here["kernels"], " ".join(RUNS))
+    here = {**provenance.provenance(), "trained_with": RUNS, "compile": False}
+    committed = _committed(here["code_digest"], here["kernels"], " ".join(RUNS), threads=here["threads"] + 1)
     equal = replicate(_records(tmp_path, [0.5] * 5, here), committed, _spread(0.01))
     assert equal.bitwise_expected and equal.outcome == "bitwise equal"
     assert "bit for bit" in tables.replication_sentence(equal)
@@ -90,6 +90,12 @@ def test_same_code_and_kernels_must_be_bitwise(tmp_path):
     alone = replicate(_records(tmp_path, [0.5] * 4 + [0.5 + 1e-9], {**here, "trained_with": RUNS[:1]}),
                       committed, _spread(0.01))
     assert not alone.bitwise_expected and alone.outcome == "consistent"
+    # eager runs do not depend on the thread count; a compiled step does (inductor splits reductions by it)
+    compiled = {**here, "compile": True}
+    same_threads = _committed(here["code_digest"], here["kernels"], " ".join(RUNS), True, here["threads"])
+    assert replicate(_records(tmp_path, [0.5] * 5, compiled), same_threads, _spread(0.01)).bitwise_expected
+    other_threads = _committed(here["code_digest"], here["kernels"], " ".join(RUNS), True, here["threads"] + 1)
+    assert not replicate(_records(tmp_path, [0.5] * 5, compiled), other_threads, _spread(0.01)).bitwise_expected
 
 
 def test_a_setting_missing_from_the_table_gives_none(tmp_path):
