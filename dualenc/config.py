@@ -218,7 +218,7 @@ class TrainConfig:
     seed: int = 0                      # model initialisation, batch order and (unless set) the data draw
     device: str = "auto"               # auto = cuda when present, else cpu
     precision: str = "bf16"            # bf16 autocast (fp32 master weights) or fp32 throughout
-    compile: Any = "auto"              # torch.compile the training step: True, False or "auto" (when long enough to repay it)
+    compile: Any = False               # torch.compile the training step: True, False or "auto" (when long enough to repay it)
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -293,10 +293,23 @@ def to_json(config: ExperimentConfig) -> str:
     return json.dumps(config.to_dict(), indent=2, sort_keys=True)
 
 
+# Fields added after runs were stored, at the value every earlier run had: left out of the hash
+# there, so that the earlier runs keep their names (and the committed tables their run ids).
+ADDED_FIELDS = {("model", "vision", "stem"): "patch", ("train", "schedule"): "cosine",
+                ("train", "decay_frac"): 0.2}
+
+
 def config_hash(config: ExperimentConfig) -> str:
     """Stable 12-hex-digit hash of everything but the name: it names the run directory."""
     body = config.to_dict()
     body.pop("name")
+    for path, earlier in ADDED_FIELDS.items():
+        *sections, name = path
+        node = body
+        for section in sections:
+            node = node[section]
+        if node[name] == earlier:
+            del node[name]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -57,3 +57,20 @@ def test_token_pooling_is_cls_or_mean_and_every_group_has_a_label():
 def test_heads_must_divide_width():
     with pytest.raises(ConfigError, match="model.vision.heads=3"):
         ExperimentConfig().replace(**{"model.vision.heads": 3})
+
+
+def test_fields_added_later_keep_earlier_run_names_at_their_earlier_values():
+    import hashlib
+    import json
+
+    from dualenc.config import ADDED_FIELDS, config_hash
+
+    config = ExperimentConfig()
+    body = config.to_dict()
+    body.pop("name")
+    del body["model"]["vision"]["stem"], body["train"]["schedule"], body["train"]["decay_frac"]
+    earlier = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
+    assert config_hash(config.replace(**{"model.vision.stem": "patch"}, schedule="cosine")) == earlier
+    assert config_hash(config.replace(**{"model.vision.stem": "conv"})) != earlier
+    assert config_hash(config.replace(schedule="wsd")) != earlier
+    assert len(ADDED_FIELDS) == 3
