@@ -240,7 +240,8 @@ def generate(profile: str, build_dir: Path, jobs: int, force: bool, cwd: Path) -
 
 def pretrain(page_params_list: list, cwd: Path) -> None:
     """Train the seeds of every page to render before the pages run, as one sweep over two worker
-    processes (`dualenc.sweep.run_sweep`; a page's seeds are one batch); the pages then load them."""
+    processes (`dualenc.sweep.run_sweep`; a page's seeds are one batch; stale runs trained again, as
+    the pages would); the pages then load them."""
     from dualenc import notebook_helpers as nh
     from dualenc.sweep import run_sweep
 
@@ -254,7 +255,7 @@ def pretrain(page_params_list: list, cwd: Path) -> None:
     previous = os.getcwd()
     os.chdir(cwd)  # the pages resolve the run store from their working directory
     try:
-        report = run_sweep(configs, root=nh.resolve_runs_dir(""), jobs=jobs, progress=False)
+        report = run_sweep(configs, root=nh.resolve_runs_dir(""), jobs=jobs, progress=False, retrain_stale=True)
     finally:
         os.chdir(previous)
     log(f"pretrained {report.ran} run(s) of {len(page_params_list)} page(s) in {time.perf_counter() - start:.0f} s "
