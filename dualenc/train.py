@@ -34,8 +34,9 @@ from .tokenizer import Tokenizer
 PER_MODEL_DATA_FIELDS = ("bias", "captions", "descriptive_share", "caption_templates", "n_train_per_group",
                          "n_val_per_group", "n_test_per_group", "animal_size", "animal_similarity", "data_seed")
 PER_MODEL_FIELDS = ("name", "train.seed", *(f"data.{f}" for f in PER_MODEL_DATA_FIELDS))
-# compile="auto" compiles a group whose steps x models reach this: a cold compile (~30-60 s, then
-# cached on disk by inductor) costs about as much as this many model-steps save (benchmarks/README.md)
+# compile="auto" compiles a group whose steps x models reach this. A compiled bf16 step saves ~7 ms
+# per model-step here (bench_train.py: bf16+compile+K=5 vs bf16+K=5); that repays a compile served
+# from inductor's disk cache (seconds), not a cold one (~25-30 s, the benchmark's first step).
 AUTO_COMPILE_MODEL_STEPS = 1500
 
 
