@@ -34,7 +34,7 @@ from .tokenizer import Tokenizer
 PER_MODEL_DATA_FIELDS = ("bias", "captions", "descriptive_share", "caption_templates", "n_train_per_group",
                          "n_val_per_group", "n_test_per_group", "animal_size", "animal_similarity", "data_seed")
 PER_MODEL_FIELDS = ("name", "train.seed", *(f"data.{f}" for f in PER_MODEL_DATA_FIELDS))
-# compile="auto" compiles a group whose steps x models reach this. A compiled bf16 step saves ~7 ms
+# compile="auto" compiles a group whose steps x models reach this. A compiled bf16 step saves ~4 ms
 # per model-step here (bench_train.py: bf16+compile+K=5 vs bf16+K=5); that repays a compile served
 # from inductor's disk cache (seconds), not a cold one (~25-30 s, the benchmark's first step).
 AUTO_COMPILE_MODEL_STEPS = 1500
