@@ -1,6 +1,6 @@
 """Choosing the training budget and the model size on the balanced validation set at bias 0 only.
 
-For each candidate protocol (model stem, schedule) and method (loss, caption mode) at bias 0,
+For each candidate (a model size, stem or schedule) and method (loss, caption mode) at bias 0,
 several seeds are trained together at each step budget (each budget a full schedule), and zero-shot
 accuracy is measured on the *validation* split — never on the test split, never at bias > 0. A
 method has converged at a budget when its mean validation average accuracy reaches `AVERAGE_BAR` and

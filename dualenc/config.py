@@ -310,6 +310,11 @@ def config_hash(config: ExperimentConfig) -> str:
             node = node[section]
         if node[name] == earlier:
             del node[name]
+    return body_hash(body)
+
+
+def body_hash(body: dict) -> str:
+    """12 hex digits of SHA-256 over a config dict as canonical JSON."""
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -13,10 +13,15 @@ def check_seeds(seeds) -> int:
     return seeds
 
 
+def seed_configs(config: ExperimentConfig, seeds: int) -> list:
+    """The configs of seeds config.seed, config.seed + 1, ... (`seeds` of them)."""
+    return [config.replace(seed=config.train.seed + i) for i in range(check_seeds(seeds))]
+
+
 def seed_records(config: ExperimentConfig, seeds: int, runs_dir) -> list:
     """The RunRecords of seeds config.seed, config.seed + 1, ...: trained together (or loaded)."""
     from .study import run_group
     from .sweep import group_configs
 
-    configs = [config.replace(seed=config.train.seed + i) for i in range(check_seeds(seeds))]
+    configs = seed_configs(config, seeds)
     return [r for group in group_configs(configs) for r in run_group(group, root=runs_dir, progress=False)]

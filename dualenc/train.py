@@ -10,8 +10,6 @@ Deterministic on the CPU for the same configs.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import shutil
 import time
@@ -23,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .batches import (CaptionTable, GroupData, augment, batch_images, batch_loss, image_tensor,  # noqa: F401
                       label_tensors, pair_targets, step_function, streams)
-from .config import ANIMALS, ExperimentConfig, config_hash
+from .config import ANIMALS, ExperimentConfig, body_hash, config_hash
 from .data import Dataset, vocabulary_texts
 from .model import DualEncoder, ImageClassifier, member, stack_models
 from .tokenizer import Tokenizer
@@ -95,8 +93,7 @@ def group_key(config: ExperimentConfig) -> str:
     body["train"].pop("seed")
     for name in PER_MODEL_DATA_FIELDS:
         body["data"].pop(name)
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return body_hash(body)
 
 
 def compiles(config: ExperimentConfig, n_models: int) -> bool:

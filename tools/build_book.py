@@ -243,13 +243,14 @@ def pretrain(page_params_list: list, cwd: Path) -> None:
     processes (`dualenc.sweep.run_sweep`; a page's seeds are one batch; stale runs trained again, as
     the pages would); the pages then load them."""
     from dualenc import notebook_helpers as nh
+    from dualenc.seed_runs import seed_configs
     from dualenc.sweep import run_sweep
 
     configs = []
     for params in page_params_list:
         values = {**nh.parameter_defaults(), **{k: v for k, v in params.items() if k in nh.PARAMETERS}}
         config = nh.config_from_parameters(values)
-        configs += [config.replace(seed=config.train.seed + i) for i in range(int(values["seeds"]))]
+        configs += seed_configs(config, values["seeds"])
     jobs = max(1, min(PRETRAIN_JOBS, os.cpu_count() or 1))
     start = time.perf_counter()
     previous = os.getcwd()

@@ -273,8 +273,8 @@ def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None
             ax.set_xlabel("optimizer steps (each a full schedule)")
             ax.set_title(candidate, fontsize=11)
         for row in axes:
-            row[0].set_ylabel(("validation average accuracy" if "average" in metric
-                               else "validation worst-group accuracy") + ", bias 0")
+            row[0].set_ylabel(("average" if "average" in metric else "worst-group")
+                              + " accuracy\n(validation, bias 0)")
         handles, labels = axes[0][0].get_legend_handles_labels()
         for ax in list(axes.flat)[1:len(candidates)]:
             for h, l in zip(*ax.get_legend_handles_labels()):
