@@ -155,7 +155,7 @@ class VisionConfig:
     heads: int = 2
     mlp_ratio: float = 2.0
     pool: str = "cls"                  # cls token or mean of patch tokens
-    stem: str = "patch"                # patch: one linear map per patch; conv: 3x3 stride-2 convolutions (Xiao et al. 2021)
+    stem: str = "conv"                 # patch: one linear map per patch; conv: 3x3 stride-2 convolutions (Xiao et al. 2021)
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
@@ -207,9 +207,9 @@ class TrainConfig:
     """Optimisation: loss, schedule, seed, device."""
 
     loss: str = "pairwise"             # pairwise (the original's) | clip | siglip | image_only baseline
-    steps: int = 2000                  # optimizer steps, the same in every arm (chosen on bias-0 validation)
+    steps: int = 1000                  # optimizer steps, the same in every arm (chosen on bias-0 validation)
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 1.5e-3
     weight_decay: float = 0.05
     warmup_frac: float = 0.1           # share of steps with linear warm-up
     schedule: str = "cosine"           # after warm-up: cosine decay to 0, or wsd (constant, then linear decay to 0)
