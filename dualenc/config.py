@@ -218,7 +218,7 @@ class TrainConfig:
     seed: int = 0                      # model initialisation, batch order and (unless set) the data draw
     device: str = "auto"               # auto = cuda when present, else cpu
     precision: str = "bf16"            # bf16 autocast (fp32 master weights) or fp32 throughout
-    compile: Any = False               # torch.compile the training step: True, False or "auto" (when long enough to repay it)
+    compile: Any = "auto"              # torch.compile the training step: True, False or "auto" (when long enough to repay it)
 
     def __post_init__(self) -> None:
         _coerce_floats(self)
