@@ -22,21 +22,14 @@ from tqdm.auto import tqdm
 
 from .config import ExperimentConfig
 from .data import build_dataset
+from .design import ARMS
 from .evaluate import RunOutputs
 from .metric_registry import compute_metrics
 from .train import train_group
 
 CALIBRATION_SEEDS = (1000, 1001, 1002)       # data draws apart from the study's seeds 0, 1, 2, ...
 BUDGETS = (500, 1000, 2000)
-METHODS = {                                   # name -> config changes (all at bias 0)
-    "pairwise, horse/camel": {"loss": "pairwise", "captions": "undescriptive"},
-    "pairwise, descriptive": {"loss": "pairwise", "captions": "descriptive"},
-    "clip, horse/camel": {"loss": "clip", "captions": "undescriptive"},
-    "clip, descriptive": {"loss": "clip", "captions": "descriptive"},
-    "siglip, horse/camel": {"loss": "siglip", "captions": "undescriptive"},
-    "siglip, descriptive": {"loss": "siglip", "captions": "descriptive"},
-    "image-only": {"loss": "image_only", "captions": "undescriptive"},
-}
+METHODS = {name: arm.changes for name, arm in ARMS.items() if arm.calibrated}   # the arms it checks, at bias 0
 TOLERANCE = 0.01                              # a larger budget gaining less than this: a plateau
 AVERAGE_BAR = 0.95                            # converged: mean validation average accuracy at least this
 WORST_BAR = 0.90                              # ... and mean validation worst-group accuracy at least this

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import CAPTION_MODES, LOSSES, ConfigError, ExperimentConfig, config_hash, from_dict
-from .study import ORIGINAL_EXPERIMENTS
+from .design import ORIGINAL_EXPERIMENTS
 from .sweep import MAX_MODELS
 
 # Flags of `dualenc run` that map straight onto config fields (flag -> field).

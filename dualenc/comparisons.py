@@ -30,6 +30,7 @@ import pandas as pd
 
 from .metric_registry import label_of
 from .metrics import mean_ci
+from .design import ARMS, QUESTION
 from .results import MissingSetting, bounds, by_seed, interval, interval_text, paired_difference, select
 
 OUTCOMES = ("supported", "contradicted", "inconclusive", "uninformative")
@@ -75,22 +76,26 @@ def not_run() -> dict:
     return {"mean": nan, "low": nan, "high": nan, "n": 0, "mean_a": nan, "mean_b": nan, "outcome": NOT_RUN}
 
 
+def decide(r: dict, metric: str, expected: int = 1) -> dict:
+    """A paired difference (`results.paired`) with its outcome: the claim is a - b above 0 (expected
+    +1) or below it (-1); the floor rule reads both arms' means on `metric`'s range."""
+    r["outcome"] = outcome(r["low"], r["high"], expected, arms=(r["mean_a"], r["mean_b"]), limits=bounds(metric))
+    return r
+
+
 def compare(df: pd.DataFrame, metric: str, a: dict, b: Optional[dict] = None, *, expected: int = 1,
             threshold: float = 0.0, metric_b: Optional[str] = None) -> dict:
     """One claim decided: with b, `metric` of a minus `metric_b` (default `metric`) of b, paired by
     seed, against 0; without b, the level of a against `threshold`. Returns mean, low, high, n,
     mean_a, mean_b and outcome ("not run", with NaNs, when a setting is not in the table)."""
     try:
-        if b is None:
-            r = interval(df, metric, **a)
-            r.update(mean_a=r["mean"], mean_b=math.nan)
-            arms, thr = (), threshold
-        else:
-            r = paired_difference(df, metric, a, b, metric_b)
-            arms, thr = (r["mean_a"], r["mean_b"]), 0.0
+        if b is not None:
+            return decide(paired_difference(df, metric, a, b, metric_b), metric, expected)
+        r = interval(df, metric, **a)
     except MissingSetting:
         return not_run()
-    r["outcome"] = outcome(r["low"], r["high"], expected, threshold=thr, arms=arms, limits=bounds(metric))
+    r.update(mean_a=r["mean"], mean_b=math.nan)
+    r["outcome"] = outcome(r["low"], r["high"], expected, threshold=threshold, limits=bounds(metric))
     return r
 
 
@@ -122,10 +127,8 @@ def direction(result: dict, up: str = "higher", down: str = "lower") -> str:
             "uninformative": "not comparable (both arms at a floor or a ceiling)"}.get(o, NOT_RUN)
 
 
-# Settings (`compare`'s column=value filters) of the pairwise loss, and of its two caption modes.
-PAIRWISE = {"loss": "pairwise"}
-PAIRWISE_UNDESCRIPTIVE = {**PAIRWISE, "variant": "undescriptive"}
-PAIRWISE_DESCRIPTIVE = {**PAIRWISE, "variant": "descriptive"}
+# Settings (`compare`'s column=value filters) of the question's two arms (`design.QUESTION`).
+PAIRWISE_DESCRIPTIVE, PAIRWISE_UNDESCRIPTIVE = ({"arm": name} for name in QUESTION)
 
 
 # ---------------------------------------------------------------- captions, measure by measure
@@ -159,12 +162,14 @@ BACKGROUND_MEASURES = {
                                     "the background probe", "shared"),
 }
 WORST_GROUP = ("wga", "wga_class", "wga_pooled")
+MEASURE_SETS = {"caption": CAPTION_MEASURES, "background": BACKGROUND_MEASURES,   # `design.ArmComparison.measures`
+                "worst_group": {k: m for k, m in CAPTION_MEASURES.items() if m.key in WORST_GROUP}}
 COMPARISON_COLUMNS = ["bias", "measure", "key", "label", "short", "kind", "mean_a", "mean_b", "estimate", "low", "high",
                       "n_seeds", "outcome"]
 
 
 def levels_of(df: pd.DataFrame, n: Optional[int] = None, **where) -> list:
-    """The bias levels at which a setting (e.g. loss="pairwise", variant="descriptive") was run."""
+    """The bias levels at which a setting (e.g. arm="pairwise_descriptive") was run."""
     try:
         rows = select(df, **where, **({} if n is None else {"n_train_per_group": n}))
     except MissingSetting:
@@ -172,15 +177,15 @@ def levels_of(df: pd.DataFrame, n: Optional[int] = None, **where) -> list:
     return sorted(float(b) for b in rows["bias"].unique())
 
 
-def caption_comparison(df: pd.DataFrame, variant: str = "descriptive", baseline: str = "undescriptive",
-                       loss: str = "pairwise", levels: Optional[Sequence[float]] = None,
-                       measures: Optional[dict] = None, n: Optional[int] = None) -> pd.DataFrame:
-    """`variant` minus `baseline` captions (same loss, same size), paired by seed, at every bias
-    level both were run at (or `levels`), on each measure (default CAPTION_MEASURES): the claim of
-    every row is that `variant` scores higher (expected +1). Columns COMPARISON_COLUMNS."""
+def caption_comparison(df: pd.DataFrame, arm: str = QUESTION[0], baseline: str = QUESTION[1],
+                       levels: Optional[Sequence[float]] = None, measures: Optional[dict] = None,
+                       n: Optional[int] = None) -> pd.DataFrame:
+    """Arm `arm` minus arm `baseline` (`design.ARMS` names; same size), paired by seed, at every
+    bias level both were run at (or `levels`), on each measure (default CAPTION_MEASURES): the claim
+    of every row is that `arm` scores higher (expected +1). Columns COMPARISON_COLUMNS."""
     measures = CAPTION_MEASURES if measures is None else measures
     size = {} if n is None else {"n_train_per_group": n}
-    a, b = {"loss": loss, "variant": variant, **size}, {"loss": loss, "variant": baseline, **size}
+    a, b = {"arm": arm, **size}, {"arm": baseline, **size}
     if levels is None:
         levels = sorted(set(levels_of(df, **a)) & set(levels_of(df, **b)))
     rows = []
@@ -243,15 +248,15 @@ def agreement(table: pd.DataFrame, bias: float, a: str = "descriptive captions",
     return status, f"{sentence}: {verdict_words}."
 
 
-def probe_references(df: pd.DataFrame, variants: Sequence[str] = ("undescriptive", "descriptive"),
+def probe_references(df: pd.DataFrame, arms: Sequence[str] = QUESTION[::-1],
                      levels: Optional[Sequence[float]] = None, probe: str = "probe_animal_acc") -> pd.DataFrame:
     """The trained image encoder's probe minus the same probe on raw pixels and on a randomly
     initialised encoder (same runs, paired by seed); the claim: training makes the animal more
-    readable (expected +1). Columns: variant, bias, reference, estimate, low, high, mean_a, mean_b,
-    n_seeds, outcome."""
+    readable (expected +1). Columns: variant (the arm's caption setting), bias, reference, estimate,
+    low, high, mean_a, mean_b, n_seeds, outcome."""
     rows = []
-    for variant in variants:
-        where = {"loss": "pairwise", "variant": variant}
+    for arm in arms:
+        variant, where = ARMS[arm].variant, {"arm": arm}
         for bias in (levels_of(df, **where) if levels is None else levels):
             for ref in ("pixels", "random"):
                 other = f"{probe}_{ref}"
@@ -268,11 +273,11 @@ def probe_references(df: pd.DataFrame, variants: Sequence[str] = ("undescriptive
 
 
 def sizes_of(df: pd.DataFrame) -> list:
-    """Training images per group at which both caption arms of the pairwise loss were run."""
+    """Training images per group at which both arms of the question (`design.QUESTION`) were run."""
     if "n_train_per_group" not in df:
         return []
-    pw = df[(df["loss"] == "pairwise") & df["variant"].isin(["undescriptive", "descriptive"])]
-    both = pw.groupby("n_train_per_group")["variant"].nunique()
+    pw = df[df["arm"].isin(QUESTION)]
+    both = pw.groupby("n_train_per_group")["arm"].nunique()
     return sorted(int(n) for n in both[both == 2].index)
 
 

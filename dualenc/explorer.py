@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 
 from . import plots
 from .config import GROUP_NAMES
-from .metric_registry import format_value, label_of, names
 from .plots import figure_png, pca_panel
+from .run_summary import run_summary_html
 
 
 def _nested_stack(controls: list, leaf, stacks: dict, prefix: tuple = (), level: int = 0):
@@ -110,19 +110,6 @@ def explorer_views(records: dict, dpi: int = 72) -> tuple[list, dict, dict]:
                           layout=widgets.Layout(width="280px", max_width="100%")),
             widgets.HTML(run_summary_html(record, compact=True))])
     return controls, figures, panels
-
-
-def run_summary_html(record, compact: bool = False) -> str:
-    """A small HTML table of one run's metrics that the registry shows in the panel (for the
-    explorers); `compact`: smaller type and padding, to sit under the accuracy bars in a book page."""
-
-    rows = [(label_of(name), format_value(name, record.metrics[name]))
-            for name in names(shown_in="panel") if name in record.metrics]
-    cell = "padding:1px 6px" if compact else "padding:2px 8px"
-    body = "".join(f"<tr><td style='{cell}'>{k}</td><td style='{cell};text-align:right'>{v}</td></tr>"
-                   for k, v in rows)
-    size = "font-size:0.8em;line-height:1.25;" if compact else ""
-    return f"<table style='{size}border-collapse:collapse;margin:0'>{body}</table>"
 
 
 # the live explorer (JupyterLab) lives in explorer_live; imported here for the notebooks

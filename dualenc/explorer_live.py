@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 from . import plots
 from .config import GROUP_NAMES, ConfigError, ExperimentConfig
 from .plots import figure_png, pca_panel
+from .run_summary import run_summary_html
 from .study import RunRecord, is_done, load_run, run_dir, run_experiment
 
 SETTINGS = ("bias", "captions", "seed", "loss")   # what picks a run; the view controls only redraw
@@ -128,7 +129,6 @@ def live_explorer(base: ExperimentConfig, runs_dir, train: Optional[Callable] = 
     import ipywidgets as widgets
 
     from .config import CAPTION_MODES, LOSSES
-    from .explorer import run_summary_html
 
     small = {"description_width": "initial"}
     w = {

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 
 from .config import ConfigError, DataConfig, ExperimentConfig, TrainConfig, config_hash
 from .notebook_params import display_path
-from .study import ORIGINAL_EXPERIMENTS, REGISTRY, get_experiment, project_root, runs_root
-from .sweep import SEEDS
+from .design import ORIGINAL_EXPERIMENTS, SEEDS
+from .study import REGISTRY, get_experiment, project_root, runs_root
 
 # ---------------------------------------------------------------- parameters of experiment.ipynb
 

@@ -54,7 +54,8 @@ TOLERANCE_MARGIN = 1.5
 
 def settings() -> dict:
     """The measured settings: the book's experiments (exp1..exp4), SEEDS seeds each."""
-    from .study import ORIGINAL_EXPERIMENTS, get_experiment
+    from .design import ORIGINAL_EXPERIMENTS
+    from .study import get_experiment
     return {name: [get_experiment(name).replace(seed=s) for s in range(SEEDS)] for name in ORIGINAL_EXPERIMENTS}
 
 

@@ -21,36 +21,32 @@ from typing import Iterable, Optional
 import numpy as np
 import pandas as pd
 
-from .config import MAJORITY_GROUPS, MINORITY_GROUPS, config_hash, group_name
+from .config import config_hash
+from .design import ARMS, arm_of
 from .metric_registry import PROMPT_SECTIONS, model_measures
-from .metrics import bootstrap_ci, mean_ci, summarise_seeds
-from .sweep import CAPTION_VARIANT_CHANGES
+from .config import GROUP_NAMES
+from .metrics import accuracy_summary, bootstrap_ci, mean_ci, summarise_seeds
 
 CHANCE = 0.5   # accuracy of a guess between the two animals
 PREFIXES = tuple(prefix for prefix, _, _ in PROMPT_SECTIONS.values())   # "", "zs_class_", "zs_pooled_"
-CAPTION_VARIANTS = tuple(CAPTION_VARIANT_CHANGES)   # the pairwise loss's caption variants (see `variant_of`)
-VARIANT_LABELS = {"undescriptive": '"horse" / "camel"', "descriptive": "descriptive",
-                  "descriptive_share_0.5": "descriptive, share 0.5", "background": "background only",
-                  "descriptive_templates_4": "descriptive, 4 templates", "image_only": "image-only baseline"}
 METRICS = tuple(model_measures())   # every number that measures a model, in registry order
-# A setting is (loss, variant, bias, n_train_per_group); its rows are its seeds.
-SETTING = ("loss", "variant", "bias", "n_train_per_group")
+# A setting is (arm, bias, n_train_per_group); its rows are its seeds.
+SETTING = ("arm", "bias", "n_train_per_group")
+ARM_COLUMNS = ("loss", "captions", "descriptive_share", "caption_templates")   # what names a row's arm
 
 
-def bias_key(bias: float) -> str:
-    """Glue-name fragment of a bias level: 0.75 -> "b075"."""
-    return f"b{round(bias * 100):03d}"
+def _undeclared(loss, captions, share, templates) -> str:
+    return f"undeclared: {loss}, {captions}, share {float(share):g}, {int(templates)} templates"
 
 
-def variant_of(loss: str, captions: str, share: float, templates: int) -> str:
-    """The caption variant of a run: "undescriptive", "descriptive", "descriptive_share_0.5",
-    "descriptive_templates_4", "background" (captions naming only the background) or "image_only"."""
-    if loss == "image_only":
-        return "image_only"
-    if captions != "descriptive":
-        return captions
-    return ("descriptive" + (f"_share_{share:g}" if share < 1 else "")
-            + (f"_templates_{int(templates)}" if templates > 1 else ""))
+def arm_names(df: pd.DataFrame) -> list:
+    """Each row's arm: its `arm` column (written by `dualenc collect`), else the declared arm with
+    its settings (`design.arm_of`), else a name that says the setting is undeclared."""
+    stored = df["arm"] if "arm" in df else pd.Series([None] * len(df), index=df.index)
+    settings = list(df[list(ARM_COLUMNS)].itertuples(index=False)) if set(ARM_COLUMNS) <= set(df.columns) else \
+        [None] * len(df)
+    return [a if isinstance(a, str) else (arm_of(*s) or _undeclared(*s)) if s is not None else None
+            for a, s in zip(stored, settings)]
 
 
 def bounds(metric: str) -> tuple:
@@ -59,9 +55,10 @@ def bounds(metric: str) -> tuple:
 
 
 def tidy(table: pd.DataFrame, configs: Optional[Iterable] = None) -> pd.DataFrame:
-    """The results table with a `variant` column and majority / minority accuracy for every prompt
-    set it has (`majority_acc`, `zs_class_majority_acc`, ...); one row per run. With `configs` (a
-    grid), only the grid's runs, and every one of them must be there (else ValueError)."""
+    """The results table with `arm` and `variant` (its caption setting) columns and majority / minority
+    accuracy for every prompt set it has (`majority_acc`, `zs_class_majority_acc`, ...); one row per
+    run. With `configs` (a grid), only the grid's runs, and every one of them must be there (else
+    ValueError)."""
     df = table.drop_duplicates("run").copy() if "run" in table else table.copy()
     if configs is not None:
         wanted = {config_hash(c) for c in configs}
@@ -70,21 +67,28 @@ def tidy(table: pd.DataFrame, configs: Optional[Iterable] = None) -> pd.DataFram
             raise ValueError(f"{len(missing)} of the grid's {len(wanted)} runs are not in the results "
                              f"table (e.g. {missing[:3]}): run the sweep into this run store first")
         df = df[df["run"].isin(wanted)]
-    df["variant"] = [variant_of(*r) for r in
-                     df[["loss", "captions", "descriptive_share", "caption_templates"]].itertuples(index=False)]
+    if "arm" in df or set(ARM_COLUMNS) <= set(df.columns):
+        df["arm"] = arm_names(df)
+        df["variant"] = [ARMS[a].variant if a in ARMS else a for a in df["arm"]]
     for prefix in PREFIXES:
-        for role, groups in (("majority", MAJORITY_GROUPS), ("minority", MINORITY_GROUPS)):
-            columns = [f"{prefix}acc_{group_name(*g)}" for g in groups]
-            if set(columns) <= set(df.columns):
-                df[f"{prefix}{role}_acc"] = df[columns].mean(axis=1)
+        columns = [f"{prefix}acc_{g}" for g in GROUP_NAMES]
+        if set(columns) <= set(df.columns):
+            summaries = [accuracy_summary(dict(zip(GROUP_NAMES, values))) for values in df[columns].to_numpy(float)]
+            for role in ("majority_acc", "minority_acc"):
+                df[f"{prefix}{role}"] = [s[role] for s in summaries]
     return df.reset_index(drop=True)
 
 
 def summarise(df: pd.DataFrame, metrics: Iterable[str] = METRICS) -> pd.DataFrame:
-    """Mean and 95% bootstrap interval over seeds of each setting (loss, variant, bias and, where the
-    table has it, n_train_per_group): <metric>_mean / _low / _high, n_seeds."""
+    """Mean and 95% bootstrap interval over seeds of each setting (arm, bias and, where the table has
+    it, n_train_per_group): <metric>_mean / _low / _high, n_seeds; with the arm's loss and variant."""
     by = [c for c in SETTING if c in df.columns]
-    return summarise_seeds(df, by, [m for m in metrics if m in df.columns])
+    out = summarise_seeds(df, by, [m for m in metrics if m in df.columns])
+    arms = df.drop_duplicates("arm").set_index("arm")
+    for column in ("variant", "loss"):
+        if column in arms:
+            out.insert(1, column, out["arm"].map(arms[column]).to_numpy())
+    return out
 
 
 def base_size(table: pd.DataFrame) -> Optional[int]:
@@ -136,17 +140,22 @@ def interval(df: pd.DataFrame, metric: str, **where) -> dict:
     return _result(by_seed(df, metric, where).to_numpy(), bootstrap_ci, bounds(metric))
 
 
-def paired_difference(df: pd.DataFrame, metric: str, a: dict, b: dict, metric_b: Optional[str] = None) -> dict:
-    """`metric` of setting a minus `metric_b` (default: the same metric) of setting b, seed by seed,
-    with the 95% Student-t interval of the paired differences (clipped to the widest difference the
-    range allows). Both settings must have the same seeds (else ValueError)."""
-    x, y = by_seed(df, metric, a), by_seed(df, metric_b or metric, b)
+def paired(x: pd.Series, y: pd.Series, metric: str, a="a", b="b") -> dict:
+    """x minus y seed by seed (both indexed by seed), with the 95% Student-t interval of the paired
+    differences (clipped to the widest difference `metric`'s range allows) and each side's mean.
+    Both must have the same seeds (else ValueError naming `a` and `b`)."""
     if set(x.index) != set(y.index):
         raise ValueError(f"cannot pair {a} (seeds {sorted(x.index)}) with {b} (seeds {sorted(y.index)})")
     low, high = bounds(metric)
-    out = _result((x - y.loc[x.index]).to_numpy(), mean_ci, (low - high, high - low))
+    out = _result((x - y.loc[x.index]).to_numpy(float), mean_ci, (low - high, high - low))
     out.update({"mean_a": float(x.mean()), "mean_b": float(y.mean())})
     return out
+
+
+def paired_difference(df: pd.DataFrame, metric: str, a: dict, b: dict, metric_b: Optional[str] = None) -> dict:
+    """`metric` of setting a minus `metric_b` (default: the same metric) of setting b, seed by seed
+    (`paired`). Both settings must have the same seeds (else ValueError)."""
+    return paired(by_seed(df, metric, a), by_seed(df, metric_b or metric, b), metric, a, b)
 
 
 def interval_text(mean: float, low: float, high: float, digits: int = 3, signed: bool = False) -> str:
@@ -160,16 +169,6 @@ def interval_text(mean: float, low: float, high: float, digits: int = 3, signed:
 # ---------------------------------------------------------------- tables
 
 
-def method_label(loss: str, variant: str) -> str:
-    return VARIANT_LABELS[variant] if loss == "image_only" else f"{loss}, {VARIANT_LABELS[variant]}"
-
-
-LOSS_METHODS = [(loss, v) for loss in ("pairwise", "clip", "siglip") for v in ("undescriptive", "descriptive")] + [
-    ("image_only", "image_only")]
-VARIABILITY_METHODS = [("pairwise", "undescriptive"), ("pairwise", "descriptive"),
-                       ("pairwise", "descriptive_templates_4")]
-
-
 def at_size(summary: pd.DataFrame, n: Optional[int]) -> pd.DataFrame:
     """The summary's rows of one training-set size (the base size by default)."""
     if "n_train_per_group" not in summary:
@@ -178,20 +177,28 @@ def at_size(summary: pd.DataFrame, n: Optional[int]) -> pd.DataFrame:
     return summary[summary["n_train_per_group"] == n]
 
 
-def wide_table(summary: pd.DataFrame, metric: str, methods: list, levels: Optional[Iterable] = None,
+def wide_table(summary: pd.DataFrame, metric: str, arms: list, levels: Optional[Iterable] = None,
                digits: int = 2, n: Optional[int] = None) -> pd.DataFrame:
-    """Rows: (loss, variant) methods; columns: bias levels (by default those every method present
+    """Rows: arms (`design.ARMS` names); columns: bias levels (by default those every arm present
     was run at); cells "mean [low, high]" or "not run". One training-set size (the base one)."""
     summary = at_size(summary, n)
-    parts = [summary[(summary["loss"] == loss) & (summary["variant"] == v)] for loss, v in methods]
+    parts = [summary[summary["arm"] == arm] for arm in arms]
     if levels is None:
         present = [set(p["bias"]) for p in parts if len(p)]
         levels = sorted(set.intersection(*present)) if present else []
     rows = {}
-    for (loss, variant), part in zip(methods, parts):
+    for arm, part in zip(arms, parts):
         cells = {}
         for b in levels:
             hit = part[np.isclose(part["bias"], b)][[f"{metric}_{s}" for s in ("mean", "low", "high")]]
             cells[f"bias {b:g}"] = interval_text(*hit.iloc[0], digits=digits) if len(hit) else "not run"
-        rows[method_label(loss, variant)] = cells
+        rows[arm_label(arm)] = cells
     return pd.DataFrame(rows).T
+
+
+def arm_label(arm: str) -> str:
+    """An arm for readers, with its loss: 'clip, "horse" / "camel"' (image-only: its label)."""
+    declared = ARMS.get(arm)
+    if declared is None:
+        return arm
+    return declared.label if declared.loss == "image_only" else f"{declared.loss}, {declared.label}"

@@ -20,21 +20,14 @@ import pandas as pd
 
 from .config import ConfigError, DataConfig, ExperimentConfig, config_hash, from_dict, minority_kept, to_json
 from . import provenance
+from .design import ORIGINAL, ORIGINAL_BIAS, arm_of_config, experiment_config
 
 DONE = "DONE"
 MODEL = "model.pt"
 TOKENIZER = "tokenizer.json"  # the vocabulary the model was trained with (the group's, for seeds trained together)
-# The original's bias example keeps 12 of 48 minority images ("25% bias = 12 of 48"): that is 75% of
-# them removed, so exp3/exp4 use bias 0.75 under our definition (share of minority images removed).
-ORIGINAL_BIAS = 0.75
-
-REGISTRY = {
-    "exp1": ExperimentConfig(name="exp1", data=DataConfig(bias=0.0, captions="undescriptive")),
-    "exp2": ExperimentConfig(name="exp2", data=DataConfig(bias=0.0, captions="descriptive")),
-    "exp3": ExperimentConfig(name="exp3", data=DataConfig(bias=ORIGINAL_BIAS, captions="undescriptive")),
-    "exp4": ExperimentConfig(name="exp4", data=DataConfig(bias=ORIGINAL_BIAS, captions="descriptive")),
-}
-ORIGINAL_EXPERIMENTS = tuple(REGISTRY)  # exp1..exp4: the original study's four experiments
+# The experiment registry: named settings that `dualenc run NAME`, the notebooks and the book use. It
+# starts with the original's four (`design.ORIGINAL`); more may be registered beside them.
+REGISTRY = {e.name: experiment_config(e) for e in ORIGINAL}
 
 
 def _bias_in_words(bias: float) -> str:
@@ -301,15 +294,16 @@ def stored_training(path: Path) -> dict:
 
 
 def collect(root: Optional[str | Path] = None) -> pd.DataFrame:
-    """One tidy row per finished run in the store: run id, config columns, metrics, and what made
-    it (code digest, kernel fingerprint, CPU, threads: `provenance.PROVENANCE_COLUMNS`)."""
+    """One tidy row per finished run in the store: run id, its arm (`design.ARMS`; None for a
+    setting no arm declares), config columns, metrics, and what made it (code digest, kernel
+    fingerprint, CPU, threads: `provenance.PROVENANCE_COLUMNS`)."""
     rows = []
     for path in sorted(runs_root(root).glob("*")):
         if path.name.startswith(".") or not is_done(path):
             continue
         record = load_run(path)
-        rows.append({"run": path.name, **flat_config(record.config), **record.metrics,
-                     **provenance.provenance_row(stored_training(path))})
+        rows.append({"run": path.name, "arm": arm_of_config(record.config), **flat_config(record.config),
+                     **record.metrics, **provenance.provenance_row(stored_training(path))})
     return pd.DataFrame(rows)
 
 

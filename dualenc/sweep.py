@@ -9,7 +9,6 @@ again loses no finished run, never counts a half-written one, and trains only wh
 """
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -22,88 +21,55 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .config import ConfigError, ExperimentConfig, config_hash, from_dict
-from .study import ORIGINAL_BIAS, clean_stale_staging, run_dir, run_status, runs_root, write_results
+from . import design
+from .design import LEVEL_SETS, ORIGINAL_BIAS, SEEDS, Block
+from .study import clean_stale_staging, run_dir, run_status, runs_root, write_results
 
-STRONG_BIAS = 0.9  # the strong level the verdicts read beside the original's ORIGINAL_BIAS
-# Dense where worst-group accuracy falls (between 0.5 and 1).
-BIAS_LEVELS = (0.0, 0.25, 0.5, 0.6, 0.7, ORIGINAL_BIAS, 0.8, 0.85, STRONG_BIAS, 0.95, 1.0)
-FEW_BIAS_LEVELS = (0.0, 0.5, ORIGINAL_BIAS, STRONG_BIAS, 1.0)  # the axes that cannot afford every level
-LOSS_BIAS_LEVELS = FEW_BIAS_LEVELS                 # CLIP and SigLIP
-SIZE_BIAS_LEVELS = FEW_BIAS_LEVELS                 # the data-size axis
-DATA_SIZES = (192, 768)                            # training images per group beside the original's 48
-VARIABILITY_BIAS_LEVELS = (0.0, ORIGINAL_BIAS)
-SEEDS = tuple(range(5))
 MAX_MODELS = 5                                     # models per batch: on the CPU K = 5 is as fast as 10 (benchmarks/README.md)
-# caption variant name -> config changes
-CAPTION_VARIANT_CHANGES = {
-    "undescriptive": {"captions": "undescriptive"},
-    "descriptive": {"captions": "descriptive"},
-    "descriptive_share_0.5": {"captions": "descriptive", "descriptive_share": 0.5},
-    "background": {"captions": "background"},
-}
 
 
-def _configs(family: str, base: ExperimentConfig, **axes) -> list:
-    """Cartesian product of the axes (name -> list of change dicts or values) applied to base."""
-    names = list(axes)
-    out = []
-    for combo in itertools.product(*(axes[n] for n in names)):
-        changes = {}
-        for name, value in zip(names, combo):
-            changes.update(value if isinstance(value, dict) else {name: value})
-        out.append(base.replace(name=family, **changes))
-    return out
+def block_configs(block: Block, base: ExperimentConfig, seeds: Iterable[int], levels: Iterable[float],
+                  sizes: Iterable[Optional[int]] = (None,)) -> list:
+    """A block's configs: each of its arms at each level (and size), each seed; named by the block."""
+    return [base.replace(name=block.family, **design.ARMS[arm].changes, bias=float(bias), seed=seed,
+                         **({} if n is None else {"n_train_per_group": n}))
+            for arm in block.arms for bias in levels for n in sizes for seed in seeds]
 
 
 def default_grid(base: Optional[ExperimentConfig] = None, seeds: Iterable[int] = SEEDS,
-                 bias_levels: Iterable[float] = BIAS_LEVELS, loss_levels: Iterable[float] = LOSS_BIAS_LEVELS,
-                 size_levels: Iterable[float] = SIZE_BIAS_LEVELS, data_sizes: Iterable[int] = DATA_SIZES,
-                 variability_levels: Iterable[float] = VARIABILITY_BIAS_LEVELS) -> list:
-    """The study's grid: caption modes (with the background-only control) over bias, the image-only
-    baseline, CLIP and SigLIP, caption variability, and a data-size axis."""
+                 level_sets: Optional[dict] = None, data_sizes: Optional[Iterable[int]] = None) -> list:
+    """The study's grid (`design.BLOCKS`, read when called): caption modes (with the background-only control) over
+    bias, the image-only baseline, CLIP and SigLIP, caption variability, and a data-size axis, in
+    the order a sweep runs it (`run_order`). `level_sets` and `data_sizes` replace the design's."""
     base = base or ExperimentConfig()
-    seeds = list(seeds)
-    grid = _configs("captions", base, bias=list(bias_levels), captions=list(CAPTION_VARIANT_CHANGES.values()),
-                    seed=seeds)
-    grid += _configs("image_only", base, loss=["image_only"], bias=list(bias_levels), seed=seeds)
-    grid += _configs("losses", base, loss=["clip", "siglip"], bias=list(loss_levels),
-                     captions=["undescriptive", "descriptive"], seed=seeds)
-    grid += _configs("variability", base, captions=[{"captions": "descriptive", "caption_templates": 4}],
-                     bias=list(variability_levels), seed=seeds)
-    grid += _configs("data_size", base, n_train_per_group=list(data_sizes), bias=list(size_levels),
-                     captions=["undescriptive", "descriptive"], seed=seeds)
-    return sorted(grid, key=_priority)
+    level_sets = {**LEVEL_SETS, **(level_sets or {})}
+    grid = []
+    for block in design.BLOCKS:
+        sizes = (tuple(data_sizes) if data_sizes is not None else block.sizes) if block.sizes else (None,)
+        grid += block_configs(block, base, list(seeds), level_sets[block.levels], sizes)
+    return sorted(grid, key=run_order)
 
 
 # The order a sweep runs a grid in, so that a sweep stopped early holds whole comparisons: the core
-# arms (the two caption modes, the background-only control, the image-only baseline) at the key
-# bias levels first; then the data-size axis at the original's bias; then the bias curve of the
-# question's arms (two caption modes, image-only) through the levels between; then everything else.
-KEY_LEVELS = (ORIGINAL_BIAS, 0.0, STRONG_BIAS)
-NEXT_LEVELS = (0.5, 1.0)
-LEVEL_PRIORITY = (*KEY_LEVELS, *NEXT_LEVELS, 0.95, 0.85, 0.8, 0.7, 0.6, 0.25)
-
-
-FAMILY_PRIORITY = ("losses", "data_size", "captions", "variability")   # after the core arms
-
-
-def _stage(config: ExperimentConfig, level: int) -> int:
-    full_captions = config.name in ("captions", "image_only") and config.data.descriptive_share == 1.0
-    curve_arm = config.name == "image_only" or (full_captions and config.data.captions != "background")
-    if full_captions and level < len(KEY_LEVELS):
-        return 0
-    if config.name == "data_size" and level == 0:
-        return 1
-    return 2 if curve_arm else 3
-
-
-def _priority(config: ExperimentConfig) -> tuple:
-    bias = config.data.bias
-    level = min(range(len(LEVEL_PRIORITY)), key=lambda i: abs(LEVEL_PRIORITY[i] - bias))
-    tier = 0 if level < len(KEY_LEVELS) else 1 if level < len(KEY_LEVELS) + len(NEXT_LEVELS) else 2
-    family = FAMILY_PRIORITY.index(config.name) if config.name in FAMILY_PRIORITY else len(FAMILY_PRIORITY)
-    # the two arms of a comparison (same loss and data size, both caption modes) next to each other
-    return (_stage(config, level), tier, level, family, config.train.loss, config.data.n_train_per_group,
+# arms at the key levels first; then the early blocks (the data-size axis) at the original's bias;
+# then the bias curve of the curve arms through the levels between; then everything else. Within
+# one stage: by level tier and level (`design.LEVELS`, undeclared levels last), block priority,
+# and the arms of a comparison next to each other.
+def run_order(config: ExperimentConfig) -> tuple:
+    block = next(b for b in design.BLOCKS if b.family == config.name)
+    arm = next(design.ARMS[a] for a in block.arms if design.ARMS[a].matches(
+        config.train.loss, config.data.captions, config.data.descriptive_share, config.data.caption_templates))
+    declared = design.level(config.data.bias)
+    tier = declared.tier if declared else len(design.LEVELS)
+    index = design.LEVELS.index(declared) if declared else len(design.LEVELS)
+    key_level = tier == 0
+    if block.core and arm.core and key_level:
+        stage = 0
+    elif block.early and declared is not None and declared.bias == ORIGINAL_BIAS:
+        stage = 1
+    else:
+        stage = 2 if block.core and arm.curve else 3
+    return (stage, tier, index, config.data.bias, block.priority, config.train.loss, config.data.n_train_per_group,
             config.data.captions, config.data.descriptive_share, config.train.seed)
 
 
@@ -113,8 +79,9 @@ def ci_grid() -> list:
         "image_size": 32, "n_train_per_group": 12, "n_val_per_group": 6, "n_test_per_group": 8,
         "steps": 6, "batch_size": 16, "model.vision.width": 32, "model.vision.patch_size": 16,
         "model.text.width": 32, "model.embed_dim": 16})
-    return default_grid(base, seeds=(0, 1), bias_levels=(0.0, ORIGINAL_BIAS, 0.95), loss_levels=(0.0, ORIGINAL_BIAS),
-                        size_levels=(0.0, ORIGINAL_BIAS), data_sizes=(24,), variability_levels=(0.0,))
+    return default_grid(base, seeds=(0, 1), level_sets={"all": (0.0, ORIGINAL_BIAS, 0.95),
+                                                        "few": (0.0, ORIGINAL_BIAS), "variability": (0.0,)},
+                        data_sizes=(24,))
 
 
 GRIDS = {"default": default_grid, "ci": ci_grid}

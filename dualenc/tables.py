@@ -9,10 +9,11 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .config import (GROUP_LABELS, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, DataConfig, ExperimentConfig,
-                     group_name)
+from .config import (GROUP_LABELS, GROUP_NAMES, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, DataConfig,
+                     ExperimentConfig, group_name)
+from .design import BIAS_LEVELS
 from .metric_registry import label_of, labels_of
-from .sweep import BIAS_LEVELS
+from .metrics import accuracy_summary
 
 # ---------------------------------------------------------------- the data
 
@@ -97,10 +98,8 @@ SEED_SUMMARY_METRICS = ("average_acc", "worst_group_acc", "gap", "majority_acc",
 
 
 def _with_group_means(metrics: dict) -> dict:
-    out = dict(metrics)
-    out["majority_acc"] = np.mean([metrics[f"acc_{group_name(*g)}"] for g in MAJORITY_GROUPS])
-    out["minority_acc"] = np.mean([metrics[f"acc_{group_name(*g)}"] for g in MINORITY_GROUPS])
-    return out
+    summary = accuracy_summary({g: metrics[f"acc_{g}"] for g in GROUP_NAMES})
+    return {**metrics, "majority_acc": summary["majority_acc"], "minority_acc": summary["minority_acc"]}
 
 
 def seed_summary(records: list) -> pd.DataFrame:
@@ -203,22 +202,16 @@ def comparison_effects(records: dict, metric: str = "worst_group_acc") -> dict:
     first). "words" comes from `comparisons.direction`: "higher" / "lower" only for a supported or
     contradicted outcome. With one seed there is no interval: the outcome is inconclusive and
     "words" is ONE_SEED_WORDS."""
-    from .comparisons import direction, outcome
-    from .metrics import mean_ci
-    from .results import bounds
+    from .comparisons import decide, direction
+    from .results import paired
 
-    runs = {name: {r.config.train.seed: float(r.metrics[metric])
-                   for r in (recs if isinstance(recs, (list, tuple)) else [recs])} for name, recs in records.items()}
+    runs = {name: pd.Series({r.config.train.seed: float(r.metrics[metric])
+                             for r in (recs if isinstance(recs, (list, tuple)) else [recs])})
+            for name, recs in records.items()}
     out = {}
     for name, (a, b, expected) in EFFECTS.items():
-        if set(runs[a]) != set(runs[b]):
-            raise ValueError(f"cannot pair {a} (seeds {sorted(runs[a])}) with {b} (seeds {sorted(runs[b])})")
-        seeds = sorted(runs[a])
-        x, y = np.array([runs[a][s] for s in seeds]), np.array([runs[b][s] for s in seeds])
-        mean, low, high = mean_ci(x - y)
-        r = {"mean": mean, "low": low, "high": high, "n": len(seeds),
-             "outcome": outcome(low, high, expected, arms=(float(x.mean()), float(y.mean())), limits=bounds(metric))}
-        r["words"] = direction(r) if len(seeds) > 1 else ONE_SEED_WORDS
+        r = decide(paired(runs[a].sort_index(), runs[b], metric, a, b), metric, expected)
+        r["words"] = direction(r) if r["n"] > 1 else ONE_SEED_WORDS
         out[name] = r
     return out
 
@@ -228,8 +221,11 @@ def comparison_effects(records: dict, metric: str = "worst_group_acc") -> dict:
 
 def converged_table(converged: pd.DataFrame) -> pd.DataFrame:
     """calibration.converged_budget for reading: a row per (model, method)."""
-    out = converged.rename(columns={"candidate": "model", "converged_steps": "converged at (steps)",
-                                    "val_average_acc_at_largest": "validation accuracy, largest budget"})
+    from .results import arm_label
+
+    out = converged.assign(method=converged["method"].map(arm_label)).rename(columns={
+        "candidate": "model", "converged_steps": "converged at (steps)",
+        "val_average_acc_at_largest": "validation accuracy, largest budget"})
     return out.set_index(["model", "method"]).round(3)
 
 

@@ -2,37 +2,31 @@
 
 Every decision comes from `comparisons.outcome` (supported, contradicted, inconclusive or
 uninformative; see `dualenc.comparisons`), never from a point estimate. `verdict` gathers every
-number, outcome and sentence the sweep page and the book glue. The comparison functions are
-re-exported here, so that `verdicts` is the one module a notebook needs.
+number, outcome and sentence the sweep page's prose uses into a `Verdict`; its `glue_values` is the
+one place that names them for the book.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .comparisons import (BACKGROUND_MEASURES, CAPTION_MEASURES, COMPARISON_COLUMNS, FLOOR_MARGIN, NOT_RUN,
-                          OUTCOMES, PAIRWISE, PAIRWISE_DESCRIPTIVE, PAIRWISE_UNDESCRIPTIVE, WORST_GROUP, Measure,
-                          not_run, agreement, at_floor_or_ceiling, caption_comparison, compare, compare_effects,
-                          comparison_display, data_size_comparison, data_size_display, direction, levels_of, outcome,
-                          probe_references, scale_summary, sizes_of)
+from .comparisons import (MEASURE_SETS, NOT_RUN, OUTCOMES, FLOOR_MARGIN, PAIRWISE_DESCRIPTIVE, PAIRWISE_UNDESCRIPTIVE,
+                          WORST_GROUP, agreement, caption_comparison, compare, data_size_comparison, levels_of,
+                          not_run, probe_references, scale_summary, sizes_of)
+from . import design
+from .design import ORIGINAL, ORIGINAL_BIAS, STRONG_BIAS
 from .metrics import N_RESAMPLES
-from .results import CAPTION_VARIANTS, CHANCE, MissingSetting, base_size, interval, interval_text
-from .study import ORIGINAL_BIAS, ORIGINAL_EXPERIMENTS  # the original's "25% bias": 12 of 48 minority images kept
-from .sweep import STRONG_BIAS  # the second level the verdict looks at, beside ORIGINAL_BIAS
+from .results import CHANCE, MissingSetting, base_size, interval, interval_text
 
 
 # ---------------------------------------------------------------- the original's four claims
 
-CLAIMS = dict(enumerate(zip(ORIGINAL_EXPERIMENTS, (  # claim -> (the experiment that made it, the claim)
-    'Without bias and with "horse" / "camel" captions, the model separates horses from camels, with some '
-    "confusion on the minority groups.",
-    "With descriptive captions the embeddings also cluster by context (the background).",
-    "Bias sharpens the majority groups, at the minority groups' expense.",
-    "Under bias, descriptive captions help the minority group horse in desert.",
-), strict=True), start=1))
+# claim number -> (the experiment that made it, the claim): the original's four (`design.ORIGINAL`)
+CLAIMS = {n: (e.name, e.claim) for n, e in enumerate(ORIGINAL, start=1)}
 
 
 class Test(NamedTuple):
@@ -186,6 +180,9 @@ ANSWER_WORDS = {  # answer -> how the result stands to Xue et al.'s prediction t
     "yes": "agrees with", "partly": "partly agrees with", "mixed": "neither clearly agrees nor disagrees with",
     "no": "runs against", "inconclusive": "can neither confirm nor refute",
     "uninformative": "cannot speak to", NOT_RUN: "cannot yet speak to"}
+WANG_WORDS = {  # image-only minus CLIP worst-group outcome -> how the result stands to Wang et al.
+    "supported": "runs against", "contradicted": "agrees with", "inconclusive": "is consistent with",
+    "uninformative": "cannot speak to", NOT_RUN: "cannot speak to"}
 
 
 def plain(values: dict) -> dict:
@@ -194,13 +191,57 @@ def plain(values: dict) -> dict:
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
 
 
-def _put(out: dict, key: str, r: dict) -> None:
-    out.update({key: r["mean"], f"{key}_low": r["low"], f"{key}_high": r["high"], f"{key}_outcome": r["outcome"]})
+@dataclass(frozen=True)
+class Estimate:
+    """A level (no outcome) or a decided comparison: the mean over seeds and its 95% interval."""
+    mean: float
+    low: float
+    high: float
+    outcome: Optional[str] = None          # a comparison's; None for a level
+    mean_a: Optional[float] = None         # the arms' means, where the book shows them
+    mean_b: Optional[float] = None
+
+    @classmethod
+    def of(cls, r: dict, arms: bool = False) -> "Estimate":
+        return cls(r["mean"], r["low"], r["high"], r.get("outcome"),
+                   *((r["mean_a"], r["mean_b"]) if arms else (None, None)))
+
+    def glue_values(self, key: str) -> dict:
+        out = {key: self.mean, f"{key}_low": self.low, f"{key}_high": self.high}
+        if self.outcome is not None:
+            out[f"{key}_outcome"] = self.outcome
+        if self.mean_a is not None:
+            out[f"{key}_a"], out[f"{key}_b"] = self.mean_a, self.mean_b
+        return out
 
 
-def _put_rows(out: dict, prefix: str, table: pd.DataFrame, roles: dict, measures: dict) -> None:
-    """prefix_<role>_<measure key> (+ _low, _high, _outcome, and _a, _b: the arms' means) for every
-    role and measure; a level or measure the table lacks gives NaN and "not run"."""
+@dataclass(frozen=True)
+class Verdict:
+    """What the sweep page says, typed: facts about the table, levels, decided comparisons, the
+    phrases built from them, and the answer. `glue_values` names them for the book."""
+    facts: dict                                   # n_runs, n_seeds, seeds_text, bias_levels, orig_bias, ...
+    levels: dict = field(default_factory=dict)    # wga_<variant>_<role> -> Estimate
+    comparisons: dict = field(default_factory=dict)   # glue key -> Estimate (see `verdict`)
+    phrases: dict = field(default_factory=dict)   # glue key -> a status word, a sentence or a count
+    answer: str = NOT_RUN
+
+    def comparison(self, key: str) -> Estimate:
+        return self.comparisons[key]
+
+    def glue_values(self) -> dict:
+        """Every glue name of the sweep page (the book adds the prefix "sw_") and its value."""
+        out = dict(self.facts)
+        for key, estimate in {**self.levels, **self.comparisons}.items():
+            out.update(estimate.glue_values(key))
+        out.update(self.phrases)
+        out["answer"] = self.answer
+        return plain(out)
+
+
+def _comparison_rows(table: pd.DataFrame, prefix: str, roles: dict, measures: dict) -> dict:
+    """prefix_<role>_<measure key> -> Estimate (with the arms' means) for every role and measure; a
+    level or measure the table lacks gives NaN and "not run"."""
+    out = {}
     for role, bias in roles.items():
         rows = table[np.isclose(table["bias"], bias)].set_index("key") if len(table) else table
         for m in measures.values():
@@ -210,127 +251,124 @@ def _put_rows(out: dict, prefix: str, table: pd.DataFrame, roles: dict, measures
                        "mean_a": r["mean_a"], "mean_b": r["mean_b"]}
             else:
                 row = not_run()
-            _put(out, f"{prefix}_{role}_{m.key}", row)
-            out[f"{prefix}_{role}_{m.key}_a"], out[f"{prefix}_{role}_{m.key}_b"] = row["mean_a"], row["mean_b"]
+            out[f"{prefix}_{role}_{m.key}"] = Estimate.of(row, arms=True)
+    return out
 
 
-def verdict(df: pd.DataFrame) -> dict:
-    """Every number, outcome and sentence the sweep page's prose uses (glue them with a prefix).
+def _facts(df: pd.DataFrame, roles: dict) -> dict:
+    seeds = df.groupby(["arm", "bias"] + (["n_train_per_group"] if "n_train_per_group" in df else []))[
+        "seed"].nunique()
+    return {"n_runs": len(df), "n_seeds": int(seeds.min()), "n_seeds_max": int(seeds.max()),
+            "seeds_text": f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()} to {seeds.max()}",
+            "bias_levels": ", ".join(f"{b:g}" for b in sorted(df["bias"].unique())),
+            "orig_bias": roles["orig"], "strong_bias": roles["strong"], "floor_margin": FLOOR_MARGIN,
+            "n_resamples": N_RESAMPLES, "base_n": base_size(df) or math.nan}
+
+
+def _levels(df: pd.DataFrame, roles: dict) -> dict:
+    """Worst-group accuracy of every arm of the core blocks (the caption modes and image-only)."""
+    arms = design.arm_tables()["captions"]
+    out = {}
+    for role, bias in roles.items():
+        for name in arms:
+            try:
+                r = interval(df, "worst_group_acc", arm=name, bias=bias)
+            except MissingSetting:
+                r = not_run()
+            out[f"wga_{design.ARMS[name].variant.replace('.', '')}_{role}"] = Estimate(r["mean"], r["low"], r["high"])
+    return out
+
+
+def _arm_comparisons(df: pd.DataFrame, roles: dict) -> tuple:
+    """The declared arm comparisons (`design.COMPARISONS`): estimates, phrases and the question's table."""
+    estimates, phrases, tables = {}, {}, {}
+    for c in design.COMPARISONS:
+        measures = MEASURE_SETS[c.measures]
+        table = caption_comparison(df, c.arm, c.baseline, measures=measures)
+        at = {role: roles[role] for role in c.roles}
+        estimates.update(_comparison_rows(table, c.key, at, measures))
+        for role, bias in at.items():
+            phrases[f"{c.key}_{role}_agreement"], phrases[f"{c.key}_{role}_sentence"] = agreement(
+                table, bias, a=c.arm_words, b=c.baseline_words)
+        counts = table["outcome"].value_counts()
+        phrases.update({f"{c.key}_n_{word}": int(counts.get(word, 0)) for word in OUTCOMES})
+        phrases[f"{c.key}_n_rows"] = len(table)
+        tables[c.key] = table
+    return estimates, phrases, tables
+
+
+def _data_size(df: pd.DataFrame, roles: dict) -> tuple:
+    ds = data_size_comparison(df)
+    sizes = sizes_of(df)
+    phrases = {"ds_sizes": ", ".join(str(n) for n in sizes) if len(sizes) > 1 else NOT_RUN}
+    small, large = (sizes[0], sizes[-1]) if len(sizes) > 1 else (math.nan, math.nan)
+    phrases["ds_small_n"], phrases["ds_large_n"] = small, large
+    estimates = {}
+    for role in ("orig", "strong"):
+        for name, n in (("small", small), ("large", large), ("scale", f"{large} - {small}")):
+            hit = ds[(ds["n_train_per_group"] == str(n)) & np.isclose(ds["bias"], roles[role])] if len(ds) else ds
+            r = {"mean": hit["estimate"].iloc[0], "low": hit["low"].iloc[0], "high": hit["high"].iloc[0],
+                 "outcome": hit["outcome"].iloc[0]} if len(hit) else not_run()
+            estimates[f"ds_{name}_{role}"] = Estimate.of(r)
+    phrases["ds_changes"], phrases["ds_sentence"] = scale_summary(ds)
+    return estimates, phrases
+
+
+def _baselines(df: pd.DataFrame, roles: dict) -> dict:
+    """Bias against no bias for the question's arms and image-only; image-only against chance and
+    against the caption arms; four templates against one."""
+    io, wga = {"arm": "image_only"}, "worst_group_acc"
+    out = {}
+    for name, where in (("undescriptive", PAIRWISE_UNDESCRIPTIVE), ("descriptive", PAIRWISE_DESCRIPTIVE),
+                        ("image_only", io)):
+        out[f"bias_{name}"] = compare(df, wga, {**where, "bias": roles["strong"]}, {**where, "bias": 0.0},
+                                      expected=-1)
+    for role in ("orig", "strong"):
+        at = {"bias": roles[role]}
+        out[f"io_{role}_wga"] = compare(df, wga, {**io, **at}, threshold=CHANCE)
+        out[f"io_{role}_avg_minus_wga"] = compare(df, "average_acc", {**io, **at}, {**io, **at}, metric_b=wga)
+        for name, arm in (("pairwise_desc", "pairwise_descriptive"), ("clip_desc", "clip_descriptive"),
+                          ("clip_und", "clip_undescriptive")):
+            out[f"vs_io_{name}_{role}"] = compare(df, wga, {"arm": arm, **at}, {**io, **at})
+    templates = {"arm": "pairwise_descriptive_templates_4"}
+    for role in ("unbiased", "orig"):
+        out[f"templates_{role}"] = compare(df, wga, {**templates, "bias": roles[role]},
+                                           {**PAIRWISE_DESCRIPTIVE, "bias": roles[role]}, expected=-1)
+    return {key: Estimate.of(r) for key, r in out.items()}
+
+
+def verdict(df: pd.DataFrame) -> Verdict:
+    """Every number, outcome and sentence the sweep page's prose uses (`Verdict.glue_values`).
 
     Keys are named by role, not by level, so that every grid gives every key: roles unbiased,
-    orig, strong (`bias_roles`); a setting the grid lacks gives NaN and "not run". A difference
-    key comes with _low, _high (95% interval) and _outcome. Groups:
+    orig, strong (`bias_roles`); a setting the grid lacks gives NaN and "not run". A comparison
+    comes with _low, _high (95% interval) and _outcome. Groups:
 
-    - n_runs, n_seeds, seeds_text, bias_levels, orig_bias, strong_bias, floor_margin, n_resamples,
-      base_n; wga_<variant>_<role> (a level, with _low and _high);
-    - cap_<role>_<measure>: descriptive minus "horse" / "camel" (`CAPTION_MEASURES` keys: wga,
-      wga_class, wga_pooled, majority, probe; also _a and _b, the arms' means), cap_<role>_agreement
-      and _sentence, cap_n_<outcome> and cap_n_rows (counts over every level and measure);
-    - bg_<role>_<measure>: background only minus "horse" / "camel" (`BACKGROUND_MEASURES`);
+    - facts: n_runs, n_seeds, seeds_text, bias_levels, orig_bias, strong_bias, floor_margin,
+      n_resamples, base_n; levels: wga_<variant>_<role> (with _low and _high);
+    - the declared comparisons (`design.COMPARISONS`): <key>_<role>_<measure> (also _a and _b, the
+      arms' means), <key>_<role>_agreement and _sentence, <key>_n_<outcome> and <key>_n_rows: cap
+      (descriptive minus "horse" / "camel", `CAPTION_MEASURES` keys wga, wga_class, wga_pooled,
+      majority, probe), bg (background only minus "horse" / "camel"), clip and siglip;
     - probe_<variant>_<role>_<pixels|random>: the trained animal probe minus the reference's;
     - ds_<small|large|scale>_<orig|strong>, ds_sizes, ds_small_n, ds_large_n, ds_changes, ds_sentence;
-    - <clip|siglip>_<orig|strong>_<wga|wga_class|wga_pooled> and _sentence;
     - bias_<variant> (strong minus unbiased, claimed lower), io_<role>_wga, io_<role>_avg_minus_wga,
       vs_io_<pairwise_desc|clip_desc|clip_und>_<role>; templates_<unbiased|orig>;
     - answer (`answer`), answer_sentence, xue_phrase, wang_phrase.
     """
     roles = bias_roles(df)
-    seeds = df.groupby(["loss", "variant", "bias"] + (["n_train_per_group"] if "n_train_per_group" in df else []))[
-        "seed"].nunique()
-    out: dict = {"n_runs": len(df), "n_seeds": int(seeds.min()), "n_seeds_max": int(seeds.max()),
-                 "seeds_text": f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()} to {seeds.max()}",
-                 "bias_levels": ", ".join(f"{b:g}" for b in sorted(df["bias"].unique())),
-                 "orig_bias": roles["orig"], "strong_bias": roles["strong"], "floor_margin": FLOOR_MARGIN,
-                 "n_resamples": N_RESAMPLES, "base_n": base_size(df) or math.nan}
-
-    for role, bias in roles.items():          # levels: worst-group accuracy of each variant
-        for variant in (*CAPTION_VARIANTS, "image_only"):
-            where = {"loss": "image_only" if variant == "image_only" else "pairwise", "variant": variant, "bias": bias}
-            try:
-                r = interval(df, "worst_group_acc", **where)
-            except MissingSetting:
-                r = not_run()
-            key = f"wga_{variant.replace('.', '')}_{role}"
-            out.update({key: r["mean"], f"{key}_low": r["low"], f"{key}_high": r["high"]})
-
-    cap = caption_comparison(df)
-    _put_rows(out, "cap", cap, roles, CAPTION_MEASURES)
-    for role, bias in roles.items():
-        out[f"cap_{role}_agreement"], out[f"cap_{role}_sentence"] = agreement(cap, bias)
-    counts = cap["outcome"].value_counts()
-    for word in OUTCOMES:
-        out[f"cap_n_{word}"] = int(counts.get(word, 0))
-    out["cap_n_rows"] = len(cap)
-
-    bg = caption_comparison(df, variant="background", measures=BACKGROUND_MEASURES)
-    _put_rows(out, "bg", bg, roles, BACKGROUND_MEASURES)
-    for role, bias in roles.items():
-        out[f"bg_{role}_agreement"], out[f"bg_{role}_sentence"] = agreement(bg, bias, a="background-only captions")
-
+    comparisons, phrases, tables = _arm_comparisons(df, roles)
     refs = probe_references(df, levels=list(roles.values()))
     for r in refs.itertuples():
         role = next(k for k, v in roles.items() if np.isclose(v, r.bias))
-        _put(out, f"probe_{r.variant}_{role}_{r.reference}",
-             {"mean": r.estimate, "low": r.low, "high": r.high, "outcome": r.outcome})
-
-    ds = data_size_comparison(df)
-    sizes = sizes_of(df)
-    out["ds_sizes"] = ", ".join(str(n) for n in sizes) if len(sizes) > 1 else NOT_RUN
-    out["ds_small_n"], out["ds_large_n"] = (sizes[0], sizes[-1]) if len(sizes) > 1 else (math.nan, math.nan)
-    for role in ("orig", "strong"):
-        for name, n in (("small", out["ds_small_n"]), ("large", out["ds_large_n"]),
-                        ("scale", f"{out['ds_large_n']} - {out['ds_small_n']}")):
-            hit = ds[(ds["n_train_per_group"] == str(n)) & np.isclose(ds["bias"], roles[role])] if len(ds) else ds
-            _put(out, f"ds_{name}_{role}", {"mean": hit["estimate"].iloc[0], "low": hit["low"].iloc[0],
-                                            "high": hit["high"].iloc[0], "outcome": hit["outcome"].iloc[0]}
-                 if len(hit) else not_run())
-    out["ds_changes"], out["ds_sentence"] = scale_summary(ds)
-
-    shared = {k: v for k, v in CAPTION_MEASURES.items() if v.key in WORST_GROUP}
-    for loss in ("clip", "siglip"):
-        table = caption_comparison(df, loss=loss, measures=shared)
-        _put_rows(out, loss, table, {"orig": roles["orig"], "strong": roles["strong"]}, shared)
-        for role in ("orig", "strong"):
-            out[f"{loss}_{role}_sentence"] = agreement(table, roles[role], a=f"descriptive captions ({loss})",
-                                                       b=f'"horse" / "camel" captions ({loss})')[1]
-
-    io = {"loss": "image_only", "variant": "image_only"}
-    wga = "worst_group_acc"
-    for variant, where in (("undescriptive", PAIRWISE_UNDESCRIPTIVE), ("descriptive", PAIRWISE_DESCRIPTIVE),
-                           ("image_only", io)):
-        _put(out, f"bias_{variant}", compare(df, wga, {**where, "bias": roles["strong"]}, {**where, "bias": 0.0},
-                                             expected=-1))
-    for role in ("orig", "strong"):
-        _put(out, f"io_{role}_wga", compare(df, wga, {**io, "bias": roles[role]}, threshold=CHANCE))
-        _put(out, f"io_{role}_avg_minus_wga", compare(df, "average_acc", {**io, "bias": roles[role]},
-                                                      {**io, "bias": roles[role]}, metric_b=wga))
-        for name, where in (("pairwise_desc", PAIRWISE_DESCRIPTIVE),
-                            ("clip_desc", {"loss": "clip", "variant": "descriptive"}),
-                            ("clip_und", {"loss": "clip", "variant": "undescriptive"})):
-            _put(out, f"vs_io_{name}_{role}", compare(df, wga, {**where, "bias": roles[role]},
-                                                      {**io, "bias": roles[role]}))
-    templates = {**PAIRWISE, "variant": "descriptive_templates_4"}
-    for role in ("unbiased", "orig"):
-        _put(out, f"templates_{role}", compare(df, wga, {**templates, "bias": roles[role]},
-                                               {**PAIRWISE_DESCRIPTIVE, "bias": roles[role]}, expected=-1))
-
-    strong_levels = [roles["orig"], roles["strong"]]
-    out["answer"] = answer(cap, strong_levels)
-    out["answer_sentence"] = " ".join(out[f"cap_{role}_sentence"] for role in ("orig", "strong")
-                                      if role == "orig" or roles["strong"] != roles["orig"])
-    out["xue_phrase"] = ANSWER_WORDS[out["answer"]]
-    wang = out["vs_io_clip_und_orig_outcome"]
-    out["wang_phrase"] = {"supported": "runs against", "contradicted": "agrees with",
-                          "inconclusive": "is consistent with", "uninformative": "cannot speak to",
-                          NOT_RUN: "cannot speak to"}[wang]
-    return plain(out)
-
-
-__all__ = [  # this module's own names, and the comparisons it re-exports for the notebooks
-    "STRONG_BIAS", "CLAIMS", "TESTS", "Test", "claim_outcome", "claims", "claim_values", "claims_display",
-    "bias_roles", "answer", "ANSWER_WORDS", "plain", "verdict",
-    "OUTCOMES", "NOT_RUN", "FLOOR_MARGIN", "not_run", "PAIRWISE", "PAIRWISE_UNDESCRIPTIVE", "PAIRWISE_DESCRIPTIVE",
-    "Measure", "CAPTION_MEASURES",
-    "BACKGROUND_MEASURES", "WORST_GROUP", "COMPARISON_COLUMNS", "outcome", "at_floor_or_ceiling", "compare",
-    "compare_effects", "direction", "levels_of", "caption_comparison", "agreement", "comparison_display",
-    "probe_references", "sizes_of", "data_size_comparison", "data_size_display", "scale_summary"]
+        comparisons[f"probe_{r.variant}_{role}_{r.reference}"] = Estimate(r.estimate, r.low, r.high, r.outcome)
+    sizes, size_phrases = _data_size(df, roles)
+    comparisons.update(sizes)
+    phrases.update(size_phrases)
+    comparisons.update(_baselines(df, roles))
+    the_answer = answer(tables["cap"], [roles["orig"], roles["strong"]])
+    phrases["answer_sentence"] = " ".join(phrases[f"cap_{role}_sentence"] for role in ("orig", "strong")
+                                          if role == "orig" or roles["strong"] != roles["orig"])
+    phrases["xue_phrase"] = ANSWER_WORDS[the_answer]
+    phrases["wang_phrase"] = WANG_WORDS[comparisons["vs_io_clip_und_orig"].outcome]
+    return Verdict(_facts(df, roles), _levels(df, roles), comparisons, phrases, the_answer)

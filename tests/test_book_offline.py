@@ -12,6 +12,7 @@ the test tries to install it with apt-get, and fails, saying how to install it, 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -111,6 +112,66 @@ def test_every_toc_page_is_built(html_dir):
                if not (html_dir / f"{name}.html").is_file()]
     assert not missing, f"pages in _toc.yml with no HTML in {html_dir}: {missing}"
     assert (html_dir / "index.html").is_file()
+
+
+GLUE_TEXT = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
+
+
+def glue_references(text: str, page: str) -> set:
+    """(notebook, name) of every {glue:...}`[path::]name[:format]` in `text`, a page's markdown at
+    `page` (a path relative to the project root, without suffix); a reference without a path is the
+    page's own."""
+    out = set()
+    for ref in GLUE_TEXT.findall(text):
+        target, _, rest = ref.rpartition("::")
+        if target:
+            target = posixpath.splitext(posixpath.normpath(posixpath.join(posixpath.dirname(page), target)))[0]
+        out.add((target or page, rest.split(":")[0]))
+    return out
+
+
+def missing_glue(pages: dict, glued: dict) -> list:
+    """The (notebook, name) references of `pages` (page -> markdown) that `glued` (notebook -> the
+    names its executed copy glued) lacks, sorted."""
+    refs = set().union(*(glue_references(text, page) for page, text in pages.items()))
+    return sorted((nb, name) for nb, name in refs if name not in glued.get(nb, set()))
+
+
+def test_a_misspelt_glue_name_is_found():
+    glued = {"notebooks/sweep": {"sw_answer"}}
+    good = "The answer is {glue:text}`../notebooks/sweep.ipynb::sw_answer:s`."
+    assert missing_glue({"book/intro": good}, glued) == []
+    bad = good.replace("sw_answer", "sw_anwser")
+    assert missing_glue({"book/intro": bad}, glued) == [("notebooks/sweep", "sw_anwser")]
+    assert missing_glue({"notebooks/sweep": "{glue:text}`sw_answer`, {glue:text}`sw_x:.2f`"}, glued) == \
+        [("notebooks/sweep", "sw_x")]
+
+
+def _glued_names(nb) -> set:
+    return {o["metadata"]["scrapbook"]["name"] for c in nb.cells for o in c.get("outputs", [])
+            if o.get("metadata", {}).get("scrapbook")}
+
+
+def test_every_glue_name_the_prose_uses_is_glued(html_dir):
+    """Every {glue:text} name in book/*.md and in each page's markdown exists in the glue set of the
+    build's executed notebooks (the quick profile's, by default): the pages myst-nb executed (in its
+    jupyter-cache) and the experiment pages papermill rendered (book/generated)."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    glued, pages = {}, {}
+    cache = get_cache(str(html_dir.parent / ".jupyter_cache"))
+    for record in sorted(cache.list_cache_records(), key=lambda r: r.pk):   # the newest record wins
+        key = Path(record.uri).resolve().relative_to(ROOT).with_suffix("").as_posix()
+        glued[key] = _glued_names(cache.get_cache_bundle(record.pk).nb)
+    for path in sorted((ROOT / "book" / "generated").glob("*.ipynb")):
+        glued[path.relative_to(ROOT).with_suffix("").as_posix()] = _glued_names(nbformat.read(path, as_version=4))
+    for key in glued:
+        nb = nbformat.read(ROOT / f"{key}.ipynb", as_version=4)
+        pages[key] = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert {"notebooks/sweep", "book/generated/exp1"} <= set(glued), sorted(glued)
+    pages.update({f"book/{p.stem}": p.read_text() for p in (ROOT / "book").glob("*.md")})
+    assert missing_glue(pages, glued) == []
 
 
 @pytest.mark.parametrize("page", EXPERIMENT_PAGES)

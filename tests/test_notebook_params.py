@@ -29,8 +29,15 @@ def test_declared_names_pass_and_a_run_without_papermill_is_not_checked():
 
 
 def test_the_newest_injection_is_the_one_checked():
+    """A kernel that ran an earlier papermill injection (with a misspelt name) and then a new one:
+    the new one is read and passes; the other way round it is the misspelt one that is read."""
     old = ["", TEMPLATE_CELL, "# Parameters\nbiass = 1\n"]
-    reject_unknown_parameters(old + [TEMPLATE_CELL, "# Parameters\nbias = 1\n", "check()"])
+    new = [TEMPLATE_CELL, "# Parameters\nbias = 1\n", "check()"]
+    assert injected_parameters(old + new) == (["bias", "captions", "seeds"], ["bias"])
+    reject_unknown_parameters(old + new)
+    assert injected_parameters(new[:2] + old[1:] + ["check()"])[1] == ["biass"]
+    with pytest.raises(ConfigError, match="biass"):
+        reject_unknown_parameters(new[:2] + old[1:] + ["check()"])
 
 
 def test_paths_inside_the_project_are_shown_relative_and_others_as_given(tmp_path):

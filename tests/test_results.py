@@ -24,7 +24,9 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 
 from dualenc import plots  # noqa: E402
 from dualenc import results as R  # noqa: E402
+from dualenc import comparisons as C  # noqa: E402
 from dualenc import verdicts as V  # noqa: E402
+from dualenc.design import ARMS, arm_tables  # noqa: E402
 from dualenc.config import GROUP_NAMES  # noqa: E402
 from dualenc.metrics import accuracy_summary, mean_ci  # noqa: E402
 
@@ -33,7 +35,7 @@ FEW_LEVELS = (0.0, 0.5, 0.75, 0.9, 1.0)           # the losses and data-size fam
 SIZES = (192, 768)                                # data size (48 comes from the captions family)
 SEEDS = (0, 1, 2, 3, 4)
 NOISE = {0: -0.02, 1: -0.01, 2: 0.0, 3: 0.01, 4: 0.02}   # per seed: mean 0
-OUTCOME_WORDS = set(V.OUTCOMES)
+OUTCOME_WORDS = set(C.OUTCOMES)
 
 
 @pytest.fixture(autouse=True)
@@ -142,8 +144,8 @@ B = {"loss": "pairwise", "variant": "undescriptive", "bias": 0.9}
 def test_variants_and_derived_columns(df):
     assert set(df["variant"]) == {"undescriptive", "descriptive", "descriptive_share_0.5", "background",
                                   "descriptive_templates_4", "image_only"}
-    assert R.variant_of("pairwise", "background", 1.0, 1) == "background"
-    assert R.variant_of("clip", "descriptive", 0.5, 4) == "descriptive_share_0.5_templates_4"
+    assert set(df["arm"]) == set(ARMS)          # every row named by its declared arm
+    assert (df["variant"] == [ARMS[a].variant for a in df["arm"]]).all()
     row = R.select(df, loss="pairwise", variant="undescriptive", bias=0.75, seed=1).iloc[0]
     assert row["majority_acc"] == pytest.approx(0.965) and row["minority_acc"] == pytest.approx(0.15)
     assert row["zs_pooled_minority_acc"] == pytest.approx(0.18)        # +0.03 on the minority groups
@@ -152,12 +154,11 @@ def test_variants_and_derived_columns(df):
     assert len(R.select(df, loss="pairwise", variant="descriptive", bias=0.5, n_train_per_group=768)) == 5
 
 
-def test_variant_names_are_the_sweeps():
-    from dualenc.sweep import CAPTION_VARIANT_CHANGES
-    for name, changes in CAPTION_VARIANT_CHANGES.items():
-        assert R.variant_of("pairwise", changes["captions"], changes.get("descriptive_share", 1.0),
-                            changes.get("caption_templates", 1)) == name
-    assert R.CAPTION_VARIANTS == tuple(CAPTION_VARIANT_CHANGES) and "background" in R.CAPTION_VARIANTS
+def test_an_undeclared_setting_is_named_as_such():
+    odd = synthetic_table().iloc[:3].assign(captions="descriptive", descriptive_share=0.25)
+    assert set(R.tidy(odd)["arm"]) == {"undeclared: pairwise, descriptive, share 0.25, 1 templates"}
+    stored = synthetic_table().iloc[:2].assign(arm="pairwise_background")    # a row's own arm comes first
+    assert set(R.tidy(stored)["arm"]) == {"pairwise_background"}
 
 
 def test_level_intervals_stay_inside_the_unit_interval():
@@ -195,7 +196,7 @@ def test_one_seed_has_no_interval_and_decides_nothing():
     table = hand_table({("descriptive", 0.9): [0.4], ("undescriptive", 0.9): [0.1]})
     r = R.interval(table, "worst_group_acc", **A)
     assert r["mean"] == 0.4 and math.isnan(r["low"]) and math.isnan(r["high"])
-    assert V.compare(table, "worst_group_acc", A, B)["outcome"] == "inconclusive"
+    assert C.compare(table, "worst_group_acc", A, B)["outcome"] == "inconclusive"
     assert R.interval_text(0.4, math.nan, math.nan) == "0.400"
 
 
@@ -215,10 +216,10 @@ def test_paired_difference_needs_matching_seeds(df):
     with pytest.raises(ValueError, match="cannot pair"):
         R.paired_difference(fewer, "gap", a, b)
     with pytest.raises(ValueError, match="cannot pair"):
-        V.compare(fewer, "gap", a, b)                     # a pairing error is not hidden as "not run"
+        C.compare(fewer, "gap", a, b)                     # a pairing error is not hidden as "not run"
     with pytest.raises(R.MissingSetting, match="no runs"):
         R.interval(df, "gap", loss="pairwise", variant="descriptive", bias=0.3)
-    assert V.compare(df, "gap", {**a, "bias": 0.3}, b)["outcome"] == V.NOT_RUN
+    assert C.compare(df, "gap", {**a, "bias": 0.3}, b)["outcome"] == C.NOT_RUN
     doubled = pd.concat([df, df.assign(run=df["run"] + "-again")])
     with pytest.raises(ValueError, match="several runs per seed"):
         R.paired_difference(doubled, "gap", a, b)
@@ -245,34 +246,34 @@ def test_interval_text():
 ])
 def test_outcome_on_hand_made_tables(a_values, b_values, expected, word):
     table = hand_table({("descriptive", 0.9): a_values, ("undescriptive", 0.9): b_values})
-    r = V.compare(table, "worst_group_acc", A, B, expected=expected)
+    r = C.compare(table, "worst_group_acc", A, B, expected=expected)
     assert r["outcome"] == word
     assert r["n"] == 3 and r["mean"] == pytest.approx(np.mean(a_values) - np.mean(b_values))
 
 
 def test_outcome_rules():
-    assert V.outcome(0.01, 0.2) == "supported" and V.outcome(-0.2, -0.01) == "contradicted"
-    assert V.outcome(-0.2, -0.01, expected=-1) == "supported"
-    assert V.outcome(-0.1, 0.2) == "inconclusive" and V.outcome(0.0, 0.2) == "inconclusive"   # touching 0
-    assert V.outcome(math.nan, math.nan) == "inconclusive"
-    assert V.outcome(0.55, 0.7, threshold=0.5) == "supported" and V.outcome(0.4, 0.6, threshold=0.5) == "inconclusive"
+    assert C.outcome(0.01, 0.2) == "supported" and C.outcome(-0.2, -0.01) == "contradicted"
+    assert C.outcome(-0.2, -0.01, expected=-1) == "supported"
+    assert C.outcome(-0.1, 0.2) == "inconclusive" and C.outcome(0.0, 0.2) == "inconclusive"   # touching 0
+    assert C.outcome(math.nan, math.nan) == "inconclusive"
+    assert C.outcome(0.55, 0.7, threshold=0.5) == "supported" and C.outcome(0.4, 0.6, threshold=0.5) == "inconclusive"
     # the floor / ceiling rule comes first, needs every arm there, and two arms at least
-    assert V.outcome(0.01, 0.02, arms=(0.015, 0.0)) == "uninformative"
-    assert V.outcome(0.01, 0.02, arms=(0.03, 0.0)) == "supported"
-    assert V.outcome(0.9, 1.0, arms=(0.995,)) == "supported"
-    assert V.outcome(-0.02, -0.01, arms=(0.98, 1.0)) == "uninformative"
-    assert V.outcome(-0.02, -0.01, arms=(-0.99, -1.0), limits=(-1, 1)) == "uninformative"
-    assert V.at_floor_or_ceiling([0.02, 0.0]) and not V.at_floor_or_ceiling([0.021, 0.0])
+    assert C.outcome(0.01, 0.02, arms=(0.015, 0.0)) == "uninformative"
+    assert C.outcome(0.01, 0.02, arms=(0.03, 0.0)) == "supported"
+    assert C.outcome(0.9, 1.0, arms=(0.995,)) == "supported"
+    assert C.outcome(-0.02, -0.01, arms=(0.98, 1.0)) == "uninformative"
+    assert C.outcome(-0.02, -0.01, arms=(-0.99, -1.0), limits=(-1, 1)) == "uninformative"
+    assert C.at_floor_or_ceiling([0.02, 0.0]) and not C.at_floor_or_ceiling([0.021, 0.0])
     with pytest.raises(ValueError, match="expected"):
-        V.outcome(0.1, 0.2, expected=0)
+        C.outcome(0.1, 0.2, expected=0)
 
 
 def test_direction_words_come_only_from_a_decided_interval():
-    assert V.direction({"outcome": "supported", "mean": 0.1}) == "higher"
-    assert V.direction({"outcome": "supported", "mean": -0.1}, up="rose", down="fell") == "fell"
-    assert V.direction({"outcome": "contradicted", "mean": -0.1}) == "lower"
-    for word in ("inconclusive", "uninformative", V.NOT_RUN):
-        phrase = V.direction({"outcome": word, "mean": 0.3})
+    assert C.direction({"outcome": "supported", "mean": 0.1}) == "higher"
+    assert C.direction({"outcome": "supported", "mean": -0.1}, up="rose", down="fell") == "fell"
+    assert C.direction({"outcome": "contradicted", "mean": -0.1}) == "lower"
+    for word in ("inconclusive", "uninformative", C.NOT_RUN):
+        phrase = C.direction({"outcome": word, "mean": 0.3})
         assert "higher" not in phrase.replace("clearly higher", "") and "lower" not in phrase
 
 
@@ -320,52 +321,52 @@ def test_claim_outcome_combines_tests():
     assert V.claim_outcome(["supported", "inconclusive"]) == "inconclusive"
     assert V.claim_outcome(["inconclusive", "contradicted"]) == "contradicted"
     assert V.claim_outcome(["uninformative", "uninformative"]) == "uninformative"
-    assert V.claim_outcome([V.NOT_RUN]) == V.NOT_RUN
+    assert V.claim_outcome([C.NOT_RUN]) == C.NOT_RUN
 
 
 # ---------------------------------------------------------------- captions, measure by measure
 
 
 def test_caption_comparison_on_every_measure(df):
-    cap = V.caption_comparison(df)
-    assert set(cap["measure"]) == set(V.CAPTION_MEASURES)
+    cap = C.caption_comparison(df)
+    assert set(cap["measure"]) == set(C.CAPTION_MEASURES)
     assert sorted(cap["bias"].unique()) == list(BIAS_LEVELS)
     assert set(cap["outcome"]) <= OUTCOME_WORDS
     at = cap[np.isclose(cap["bias"], 0.75)].set_index("key")["outcome"].to_dict()
     assert at == {"wga": "supported", "wga_class": "supported", "wga_pooled": "supported",
                   "majority": "inconclusive", "probe": "supported"}
     floor = cap[cap["bias"] >= 0.9]
-    assert (floor.loc[floor["key"].isin(V.WORST_GROUP), "outcome"] == "uninformative").all()
-    shown = V.comparison_display(cap, [0.75])
-    assert shown.loc[("0.75", V.CAPTION_MEASURES["worst_group_acc"].label), "outcome"] == "supported"
+    assert (floor.loc[floor["key"].isin(C.WORST_GROUP), "outcome"] == "uninformative").all()
+    shown = C.comparison_display(cap, [0.75])
+    assert shown.loc[("0.75", C.CAPTION_MEASURES["worst_group_acc"].label), "outcome"] == "supported"
 
 
 def test_agreement_says_where_the_measures_agree(df):
-    cap = V.caption_comparison(df)
-    status, sentence = V.agreement(cap, 0.75)
+    cap = C.caption_comparison(df)
+    status, sentence = C.agreement(cap, 0.75)
     assert status == "partly agree"          # higher on four measures, majority accuracy unclear
     assert "higher on worst-group accuracy in each model's own words (+0.15 [+0.15, +0.15])" in sentence
     assert "neither clearly higher nor lower on majority-group accuracy" in sentence and "lower on" not in \
         sentence.replace("higher nor lower on", "")
-    status, sentence = V.agreement(cap, 0.95)
+    status, sentence = C.agreement(cap, 0.95)
     assert status == "agree" and "cannot be told apart on worst-group accuracy" in sentence
-    only_floor = cap[cap["key"].isin(V.WORST_GROUP)]
-    assert V.agreement(only_floor, 1.0)[0] == "uninformative"
+    only_floor = cap[cap["key"].isin(C.WORST_GROUP)]
+    assert C.agreement(only_floor, 1.0)[0] == "uninformative"
     mixed = cap.copy()
     mixed.loc[np.isclose(mixed["bias"], 0.75) & (mixed["key"] == "wga_class"), "outcome"] = "contradicted"
-    assert V.agreement(mixed, 0.75)[0] == "disagree"
-    assert V.agreement(cap, 0.3)[0] == V.NOT_RUN
+    assert C.agreement(mixed, 0.75)[0] == "disagree"
+    assert C.agreement(cap, 0.3)[0] == C.NOT_RUN
     unclear = cap.copy()
     unclear.loc[np.isclose(unclear["bias"], 0.75), "outcome"] = "inconclusive"
-    status, sentence = V.agreement(unclear, 0.75)
+    status, sentence = C.agreement(unclear, 0.75)
     assert status == "inconclusive" and "higher on" not in sentence.replace("clearly higher nor lower on", "")
 
 
 def test_background_control_and_probe_references(df):
-    bg = V.caption_comparison(df, variant="background", measures=V.BACKGROUND_MEASURES)
+    bg = C.caption_comparison(df, "pairwise_background", measures=C.BACKGROUND_MEASURES)
     at = bg[np.isclose(bg["bias"], 0.75)].set_index("key")["outcome"].to_dict()
     assert at["probe_background"] == "supported" and at["wga"] == "contradicted"
-    refs = V.probe_references(df, levels=[0.0, 0.75])
+    refs = C.probe_references(df, levels=[0.0, 0.75])
     assert set(refs["reference"]) == {"pixels", "random"} and set(refs["outcome"]) == {"supported"}
     row = refs[(refs["variant"] == "descriptive") & (refs["bias"] == 0.75) & (refs["reference"] == "pixels")].iloc[0]
     assert row["estimate"] == pytest.approx(0.95 - 0.15 + 0.02 - 0.7)
@@ -375,18 +376,18 @@ def test_background_control_and_probe_references(df):
 
 
 def test_data_size_result(df):
-    ds = V.data_size_comparison(df)
+    ds = C.data_size_comparison(df)
     assert list(dict.fromkeys(ds["n_train_per_group"])) == ["48", "192", "768", "768 - 48"]
     assert set(ds["outcome"]) <= OUTCOME_WORDS
     at = ds[np.isclose(ds["bias"], 0.75)].set_index("n_train_per_group")
     assert at.loc["768", "estimate"] == pytest.approx(0.15 * 2) and at.loc["768 - 48", "outcome"] == "supported"
-    assert V.scale_summary(ds)[0] == "changes"          # the effect doubles: the change is supported
+    assert C.scale_summary(ds)[0] == "changes"          # the effect doubles: the change is supported
     # make the smallest size's effect unclear: descriptive = undescriptive plus seed noise of both signs
     unclear = df.copy()
     rows = (unclear["variant"] == "descriptive") & (unclear["n_train_per_group"] == 48) & (unclear["bias"] == 0.75)
-    und = R.by_seed(df, "worst_group_acc", {**V.PAIRWISE_UNDESCRIPTIVE, "bias": 0.75})
+    und = R.by_seed(df, "worst_group_acc", {**C.PAIRWISE_UNDESCRIPTIVE, "bias": 0.75})
     unclear.loc[rows, "worst_group_acc"] = [und[s] + 0.03 * (s - 2) for s in unclear.loc[rows, "seed"]]
-    status, sentence = V.scale_summary(V.data_size_comparison(unclear))
+    status, sentence = C.scale_summary(C.data_size_comparison(unclear))
     assert "(inconclusive) with 48" in sentence and "(supported) with 768" in sentence
     # an effect decided at one size and not at another is no change by itself: only the change decides
     same = df.copy()
@@ -397,13 +398,13 @@ def test_data_size_result(df):
             base = same[pairwise & (same["n_train_per_group"] == 48)].set_index(["bias", "seed"])
             same.loc[rows, "worst_group_acc"] = [base.loc[(b, s), "worst_group_acc"] for b, s in
                                                  same.loc[rows, ["bias", "seed"]].to_numpy()]
-    assert V.scale_summary(V.data_size_comparison(same))[0] in ("is not shown to change (inconclusive)", "uninformative")
-    assert V.data_size_comparison(df[df["n_train_per_group"] == 48]).empty
-    assert V.scale_summary(V.data_size_comparison(df[df["n_train_per_group"] == 48]))[0] == V.NOT_RUN
+    assert C.scale_summary(C.data_size_comparison(same))[0] in ("is not shown to change (inconclusive)", "uninformative")
+    assert C.data_size_comparison(df[df["n_train_per_group"] == 48]).empty
+    assert C.scale_summary(C.data_size_comparison(df[df["n_train_per_group"] == 48]))[0] == C.NOT_RUN
 
 
 def test_verdict_gives_every_key_an_outcome_word(df):
-    v = V.verdict(df)
+    v = V.verdict(df).glue_values()
     outcomes = {k: w for k, w in v.items() if k.endswith("_outcome")}
     assert len(outcomes) > 60 and set(outcomes.values()) <= OUTCOME_WORDS      # the full grid: nothing "not run"
     assert v["n_runs"] == len(df) and v["seeds_text"] == "5" and (v["orig_bias"], v["strong_bias"]) == (0.75, 0.9)
@@ -413,7 +414,7 @@ def test_verdict_gives_every_key_an_outcome_word(df):
     assert v["ds_changes"] == "changes" and v["ds_small_n"] == 48 and v["ds_large_n"] == 768
     assert v["answer"] == "yes" and v["xue_phrase"] == "agrees with"
     assert v["answer_sentence"].startswith("At bias 0.75, compared with")
-    assert v["cap_n_rows"] == sum(v[f"cap_n_{w}"] for w in V.OUTCOMES)
+    assert v["cap_n_rows"] == sum(v[f"cap_n_{w}"] for w in C.OUTCOMES)
     # plain Python values: myst-nb's {glue:text} formats "0.15", not "np.float64(0.15)"
     assert not [k for k, x in {**v, **V.claim_values(V.claims(df))}.items() if isinstance(x, np.generic)]
 
@@ -425,11 +426,11 @@ def test_verdict_gives_every_key_an_outcome_word(df):
 ])
 def test_the_answer_follows_the_outcomes(help_, word):
     v = V.verdict(R.tidy(synthetic_table(help_=help_)))
-    assert v["answer"] == word and v["xue_phrase"] == V.ANSWER_WORDS[word]
+    assert v.answer == word and v.phrases["xue_phrase"] == V.ANSWER_WORDS[word]
 
 
 def test_the_answer_when_measures_disagree_or_sit_at_floors(df):
-    cap = V.caption_comparison(df)
+    cap = C.caption_comparison(df)
     assert V.answer(cap, [0.75, 0.9]) == "yes"
     assert V.answer(cap, [0.9, 0.95]) == "uninformative"                  # floors at both levels
     mixed = cap.copy()
@@ -446,11 +447,11 @@ def test_the_answer_when_measures_disagree_or_sit_at_floors(df):
 def test_verdict_on_a_small_grid_marks_what_was_not_run():
     small = R.tidy(synthetic_table(seeds=(0, 1), levels=(0.0, 0.75, 0.95), few=(0.0, 0.75, 0.95), sizes=()))
     small = small[small["name"] != "variability"]
-    v = V.verdict(small)
-    assert v["strong_bias"] == 0.95 and v["ds_sizes"] == V.NOT_RUN and v["ds_changes"] == V.NOT_RUN
-    assert v["templates_orig_outcome"] == V.NOT_RUN and math.isnan(v["templates_orig"])
-    assert set(w for k, w in v.items() if k.endswith("_outcome")) <= OUTCOME_WORDS | {V.NOT_RUN}
-    assert v.keys() == V.verdict(R.tidy(synthetic_table())).keys()      # the same glue keys for every grid
+    v = V.verdict(small).glue_values()
+    assert v["strong_bias"] == 0.95 and v["ds_sizes"] == C.NOT_RUN and v["ds_changes"] == C.NOT_RUN
+    assert v["templates_orig_outcome"] == C.NOT_RUN and math.isnan(v["templates_orig"])
+    assert set(w for k, w in v.items() if k.endswith("_outcome")) <= OUTCOME_WORDS | {C.NOT_RUN}
+    assert v.keys() == V.verdict(R.tidy(synthetic_table())).glue_values().keys()      # the same glue keys for every grid
 
 
 def fake_runs(values: dict) -> dict:
@@ -482,13 +483,13 @@ def test_comparison_page_effects_are_paired_and_decided():
 
 
 def test_tables_hold_one_cell_per_method_and_bias(summary):
-    t = R.wide_table(summary, "worst_group_acc", R.LOSS_METHODS, digits=3)
+    t = R.wide_table(summary, "worst_group_acc", arm_tables()["losses"], digits=3)
     assert t.shape == (7, 5) and list(t.columns) == ["bias 0", "bias 0.5", "bias 0.75", "bias 0.9", "bias 1"]
     assert t.loc['pairwise, "horse" / "camel"', "bias 0.75"].startswith("0.150 [")
     assert t.loc['pairwise, "horse" / "camel"', "bias 0.9"] == "0.000 [0.000, 0.000]"
-    var = R.wide_table(summary, "worst_group_acc", R.VARIABILITY_METHODS, levels=[0.0, 0.5])
+    var = R.wide_table(summary, "worst_group_acc", arm_tables()["variability"], levels=[0.0, 0.5])
     assert var.loc["pairwise, descriptive, 4 templates", "bias 0.5"] == "not run"
-    big = R.wide_table(summary, "worst_group_acc", [("pairwise", "descriptive")], levels=[0.75], n=768)
+    big = R.wide_table(summary, "worst_group_acc", ["pairwise_descriptive"], levels=[0.75], n=768)
     assert big.iloc[0, 0].startswith("0.45")                    # 0.15 + 0.2 * 0.75 * 2
 
 
@@ -501,7 +502,7 @@ def lines_and_bands(ax):
 def test_headline_figure_has_a_line_and_band_per_variant(summary):
     fig = plots.plot_headline(summary)
     assert len(fig.axes) == 3
-    expected = [R.VARIANT_LABELS[v] for v in (*R.CAPTION_VARIANTS, "image_only")]
+    expected = [ARMS[a].label for a in arm_tables()["captions"]]
     for ax in fig.axes:
         labels, bands = lines_and_bands(ax)
         assert [lab for lab in labels if lab != "chance"] == expected and len(bands) == 5
@@ -528,13 +529,13 @@ def test_other_figures(summary, df):
     assert len(lines_and_bands(sil.axes[1])[1]) == 4      # no text tower in the image-only baseline
     assert len(plots.plot_prompt_sets(summary).axes) == 2
     losses = plots.plot_losses(summary)
-    assert len(losses.axes[0].containers) == len(R.LOSS_METHODS)
+    assert len(losses.axes[0].containers) == len(arm_tables()["losses"])
     assert [len(c.lines[0].get_xdata()) for c in plots.plot_variability(summary).axes[0].containers] == [2, 2, 2]
     size = plots.plot_data_size(summary)
     assert [ax.get_title() for ax in size.axes] == [f"bias {b:g}" for b in FEW_LEVELS]
     assert [t.get_text() for t in size.axes[0].get_xticklabels()] == ["48", "192", "768"]
-    diffs = plots.plot_differences(V.caption_comparison(df), title="x")
-    assert len(diffs.axes[0].containers) == len(V.CAPTION_MEASURES)
+    diffs = plots.plot_differences(C.caption_comparison(df), title="x")
+    assert len(diffs.axes[0].containers) == len(C.CAPTION_MEASURES)
 
 
 # ---------------------------------------------------------------- the sweep page, end to end

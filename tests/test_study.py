@@ -3,7 +3,8 @@ import json
 import pytest
 
 from dualenc.config import ConfigError, config_hash
-from dualenc.study import (DESCRIPTIONS, DONE, MODEL, ORIGINAL_EXPERIMENTS, REGISTRY, check_stored_model, collect,
+from dualenc.design import ORIGINAL_EXPERIMENTS
+from dualenc.study import (DESCRIPTIONS, DONE, MODEL, REGISTRY, check_stored_model, collect,
                            get_experiment, is_done, load_model, run_dir, run_experiment)
 
 

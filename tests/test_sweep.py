@@ -10,9 +10,13 @@ import pandas as pd
 import pytest
 
 from dualenc.config import ExperimentConfig, config_hash, to_json
-from dualenc.study import DONE, ORIGINAL_BIAS, collect, is_done, load_run, run_dir
-from dualenc.sweep import (BIAS_LEVELS, CAPTION_VARIANT_CHANGES, DATA_SIZES, LOSS_BIAS_LEVELS, SEEDS, SIZE_BIAS_LEVELS,
-                           STRONG_BIAS, VARIABILITY_BIAS_LEVELS, ci_grid, default_grid, run_sweep)
+from dualenc.design import (ARMS, BIAS_LEVELS, BLOCKS, DATA_SIZES, LEVEL_SETS, ORIGINAL_BIAS, SEEDS, STRONG_BIAS)
+from dualenc.study import DONE, collect, is_done, load_run, run_dir
+from dualenc.sweep import ci_grid, default_grid, run_sweep
+
+LOSS_BIAS_LEVELS = SIZE_BIAS_LEVELS = LEVEL_SETS["few"]
+VARIABILITY_BIAS_LEVELS = LEVEL_SETS["variability"]
+CAPTION_VARIANTS = next(b.arms for b in BLOCKS if b.family == "captions")
 
 
 def test_default_grid_expands_to_the_study_configs():
@@ -73,7 +77,7 @@ def test_every_axis_has_the_levels_the_verdicts_read():
     for family in ("captions", "image_only", "losses", "data_size"):
         assert {0.0, ORIGINAL_BIAS, STRONG_BIAS} <= {c.data.bias for c in grid if c.name == family}, family
     variants = {(c.data.captions, c.data.descriptive_share) for c in grid if c.name == "captions"}
-    assert variants == {(v["captions"], v.get("descriptive_share", 1.0)) for v in CAPTION_VARIANT_CHANGES.values()}
+    assert variants == {(ARMS[a].captions, ARMS[a].descriptive_share) for a in CAPTION_VARIANTS}
 
 
 def _store_state(root):

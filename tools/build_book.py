@@ -41,7 +41,7 @@ GENERATED = ROOT / "book" / "generated"
 PACKAGE = ROOT / "dualenc"
 STATIC = ROOT / "book_static"
 sys.path.insert(0, str(ROOT))
-from dualenc.study import ORIGINAL_EXPERIMENTS as EXPERIMENTS  # noqa: E402  (exp1..exp4)
+from dualenc.design import ORIGINAL_EXPERIMENTS as EXPERIMENTS  # noqa: E402  (exp1..exp4)
 from dualenc.book_profile import BOOK_PROFILE_ENV as PROFILE_ENV, QUICK_SEEDS, QUICK_SIZES  # noqa: E402
 
 # Parameters passed to the template on top of ``experiment=expN``, per profile. A parameter

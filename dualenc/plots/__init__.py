@@ -15,6 +15,6 @@ from .replication import plot_rerun_differences
 from .runs import plot_group_accuracy, plot_group_accuracy_comparison, plot_training_curve, plot_zero_shot
 from .style import (ANIMAL_COLOURS, BACKGROUND_COLOURS, CLASS_STYLES, COLOUR_BY, GROUP_COLOURS, GROUP_LABELS,
                     PAIR_SIZE, SINGLE_SIZE, STYLE, figure_png, legend_handles, use_style)
-from .sweep_results import (LOSS_MARKERS, PROBE_REFERENCES, VARIANT_COLOURS, plot_calibration, plot_data_size,
+from .sweep_results import (PROBE_REFERENCES, plot_calibration, plot_data_size,
                             plot_differences, plot_headline, plot_intervals, plot_losses, plot_probes,
                             plot_prompt_sets, plot_silhouettes, plot_variability, plot_vs_bias)

@@ -46,26 +46,19 @@ def sample_training_images(data: DataConfig, per_group: int = 6) -> tuple[np.nda
     (padded with blank tiles where the bias keeps fewer), and titles naming each row's group: the
     input of `image_grid(images, titles, ncols=per_group)`.
 
-    Generated data is rendered directly (the same seeds as the run); user images are loaded.
+    The images are the run's own training split (`data.build_dataset`, after `data.apply_bias`).
     """
-    from ..data import build_dataset, image_seed
-    from ..render import render_image
+    from ..data import build_dataset
 
+    train = build_dataset(data).train
+    counts = train.group_counts()
     images, titles = [], []
-    if data.data_dir:
-        train = build_dataset(data).train
     for animal, background in GROUPS:
         g = group_name(animal, background)
-        if data.data_dir:
-            idx = np.flatnonzero(train.group == g)[:per_group]
-            picked = list(train.images[idx])
-        else:
-            kept = data.minority_kept() if (animal, background) in MINORITY_GROUPS else data.n_train_per_group
-            picked = [render_image(animal, background, image_seed(data.draw_seed, "train", animal, background, i), data)
-                      for i in range(min(per_group, kept))]
+        picked = list(train.images[np.flatnonzero(train.group == g)[:per_group]])
         label = GROUP_LABELS[g]
         if not data.data_dir and (animal, background) in MINORITY_GROUPS:
-            label += f" ({data.minority_kept()} of {data.n_train_per_group} kept)"
+            label += f" ({counts[g]} of {data.n_train_per_group} kept)"
         titles += [label] + [""] * (per_group - 1)
         blank = np.full((data.image_size, data.image_size, 3), 255, dtype=np.uint8)
         images += picked + [blank] * (per_group - len(picked))

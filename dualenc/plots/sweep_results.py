@@ -15,22 +15,18 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from ..design import ARMS, QUESTION, arm_tables
 from ..metric_registry import label_of
-from ..results import (CAPTION_VARIANTS, CHANCE, LOSS_METHODS, VARIABILITY_METHODS, VARIANT_LABELS, at_size,
-                       bounds, method_label)
+from ..results import CHANCE, arm_label, at_size, bounds
 from .style import STYLE
 
-_PALETTE = sns.color_palette("colorblind")
-VARIANT_COLOURS = {"undescriptive": _PALETTE[0], "descriptive": _PALETTE[1], "descriptive_share_0.5": _PALETTE[2],
-                   "background": _PALETTE[3], "descriptive_templates_4": _PALETTE[4], "image_only": "0.45"}
-LOSS_MARKERS = {"pairwise": "o", "clip": "s", "siglip": "^", "image_only": "D"}
 # probe-metric suffix -> (label, colour, line style) of the reference probes drawn beside a probe
 PROBE_REFERENCES = {"_pixels": ("raw pixels", "0.2", ":"), "_random": ("random-init encoder", "0.55", "-.")}
 
 
-def _series(summary: pd.DataFrame, loss: str, variant: str, metric: str, levels: list) -> tuple:
+def _series(summary: pd.DataFrame, arm: str, metric: str, levels: list) -> tuple:
     """x (index of each row's bias in `levels`), mean, and the interval (inside the metric's range)."""
-    part = summary[(summary["loss"] == loss) & (summary["variant"] == variant)].sort_values("bias")
+    part = summary[summary["arm"] == arm].sort_values("bias")
     part = part[np.array([bool(np.isclose(b, levels).any()) for b in part["bias"]], dtype=bool)]
     x = np.array([int(np.argmin(np.abs(np.asarray(levels) - b))) for b in part["bias"]])
     lo, hi = bounds(metric)
@@ -53,16 +49,16 @@ def _legend_chance_last(ax) -> tuple:
     return tuple(zip(*sorted(zip(*ax.get_legend_handles_labels()), key=lambda hl: hl[1] == "chance")))
 
 
-def plot_vs_bias(summary: pd.DataFrame, metrics: list, variants: Iterable[str] = CAPTION_VARIANTS,
+def plot_vs_bias(summary: pd.DataFrame, metrics: list, arms: Optional[Iterable[str]] = None,
                  baseline: bool = True, ncols: Optional[int] = None, title: str = "",
                  references: bool = False) -> Figure:
-    """One panel per metric against bias: a line per caption variant (pairwise loss) with its 95%
-    interval over seeds as a band, and the image-only baseline dashed where it has the metric.
-    references=True adds, for a probe, the same probe on raw pixels and on a randomly initialised
-    encoder (read from the undescriptive runs)."""
+    """One panel per metric against bias: a line per arm (default: the caption arms and image-only,
+    `design.arm_tables`) with its 95% interval over seeds as a band; the image-only baseline
+    (`baseline`) dashed where it has the metric. references=True adds, for a probe, the same probe
+    on raw pixels and on a randomly initialised encoder (read from the "horse" / "camel" runs)."""
     summary = at_size(summary, None)
-    variants = [v for v in variants if (summary["variant"] == v).any()]
-    methods = [("pairwise", v) for v in variants] + ([("image_only", "image_only")] if baseline else [])
+    arms = [a for a in (arm_tables()["captions"] if arms is None else arms)
+            if (summary["arm"] == a).any() and (baseline or ARMS[a].loss != "image_only")]
     levels = sorted(summary["bias"].unique())
     ncols = ncols or len(metrics)
     nrows = math.ceil(len(metrics) / ncols)
@@ -70,20 +66,20 @@ def plot_vs_bias(summary: pd.DataFrame, metrics: list, variants: Iterable[str] =
         fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.3 * nrows + 0.6), layout="constrained",
                                  squeeze=False, sharex=True)
         for ax, metric in zip(axes.flat, metrics):
-            for loss, variant in methods:
+            for arm in arms:
                 if f"{metric}_mean" not in summary:
                     continue
-                x, mean, low, high = _series(summary, loss, variant, metric, levels)
+                x, mean, low, high = _series(summary, arm, metric, levels)
                 if np.isnan(mean).all():
                     continue
-                colour = VARIANT_COLOURS[variant]
-                dashed = variant == "image_only"
-                ax.plot(x, mean, color=colour, lw=2, ls="--" if dashed else "-", marker=LOSS_MARKERS[loss], ms=5,
-                        label=VARIANT_LABELS[variant])
+                colour = ARMS[arm].colour
+                dashed = ARMS[arm].loss == "image_only"
+                ax.plot(x, mean, color=colour, lw=2, ls="--" if dashed else "-", marker=ARMS[arm].marker, ms=5,
+                        label=ARMS[arm].label)
                 ax.fill_between(x, low, high, color=colour, alpha=0.12 if dashed else 0.2, lw=0)
             for suffix, (label, colour, style) in PROBE_REFERENCES.items():
                 if references and f"{metric}{suffix}_mean" in summary:
-                    x, mean, _, _ = _series(summary, "pairwise", "undescriptive", metric + suffix, levels)
+                    x, mean, _, _ = _series(summary, QUESTION[1], metric + suffix, levels)
                     if not np.isnan(mean).all():
                         ax.plot(x, mean, color=colour, lw=1.6, ls=style, label=label)
             _finish_panel(ax, metric)
@@ -124,22 +120,22 @@ def plot_silhouettes(summary: pd.DataFrame) -> Figure:
                         title="How the embeddings cluster (silhouette, cosine distance)")
 
 
-def plot_intervals(summary: pd.DataFrame, metrics: list, methods: list, levels: Optional[Iterable] = None,
+def plot_intervals(summary: pd.DataFrame, metrics: list, arms: list, levels: Optional[Iterable] = None,
                    title: str = "") -> Figure:
     """Dodged points with 95% interval bars: a panel per metric, a group per bias level, a point
-    per (loss, variant) method coloured by caption variant and shaped by loss (base size only)."""
+    per arm coloured by its caption setting and shaped by its loss (base size only)."""
     summary = at_size(summary, None)
     levels = sorted(summary["bias"].unique()) if levels is None else list(levels)
-    width = 0.8 / len(methods)
+    width = 0.8 / len(arms)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.6, 1.2 + 0.3 * len(methods) * len(levels))
+        fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.6, 1.2 + 0.3 * len(arms) * len(levels))
                                                           * len(metrics), 4.2), layout="constrained", squeeze=False)
         for ax, metric in zip(axes.flat, metrics):
-            for k, (loss, variant) in enumerate(methods):
-                x, mean, low, high = _series(summary, loss, variant, metric, levels)
+            for k, arm in enumerate(arms):
+                x, mean, low, high = _series(summary, arm, metric, levels)
                 ax.errorbar(x - 0.4 + (k + 0.5) * width, mean, yerr=[mean - low, high - mean], ls="",
-                            marker=LOSS_MARKERS[loss], ms=7, color=VARIANT_COLOURS[variant], capsize=3, lw=1.4,
-                            label=method_label(loss, variant))
+                            marker=ARMS[arm].marker, ms=7, color=ARMS[arm].colour, capsize=3, lw=1.4,
+                            label=arm_label(arm))
             _finish_panel(ax, metric)
             if not levels:  # this part of the grid has not been run: say so instead of an empty axis
                 ax.text(0.5, 0.5, "not in the results table yet", ha="center", va="center", transform=ax.transAxes)
@@ -156,28 +152,31 @@ def plot_intervals(summary: pd.DataFrame, metrics: list, methods: list, levels: 
 
 def plot_losses(summary: pd.DataFrame) -> Figure:
     summary = at_size(summary, None)
-    levels = sorted(summary[summary["loss"].isin(["clip", "siglip"])]["bias"].unique())
-    methods = [m for m in LOSS_METHODS if ((summary["loss"] == m[0]) & (summary["variant"] == m[1])).any()]
-    return plot_intervals(summary, ["worst_group_acc"], methods, levels,
+    table = arm_tables()["losses"]
+    others = [a for a in table if ARMS[a].loss not in ("pairwise", "image_only")]
+    levels = sorted(summary[summary["arm"].isin(others)]["bias"].unique())
+    arms = [a for a in table if (summary["arm"] == a).any()]
+    return plot_intervals(summary, ["worst_group_acc"], arms, levels,
                           title="Losses and the image-only baseline (mean and 95% interval over seeds)")
 
 
 def plot_variability(summary: pd.DataFrame) -> Figure:
     summary = at_size(summary, None)
-    levels = sorted(summary[summary["variant"] == "descriptive_templates_4"]["bias"].unique())
-    return plot_intervals(summary, ["worst_group_acc", "average_acc"], VARIABILITY_METHODS, levels,
+    arms = arm_tables()["variability"]
+    levels = sorted(summary[summary["arm"].isin(arms[len(QUESTION):])]["bias"].unique())
+    return plot_intervals(summary, ["worst_group_acc", "average_acc"], arms, levels,
                           title="One caption template or four")
 
 
 def plot_data_size(summary: pd.DataFrame, metric: str = "worst_group_acc",
-                   variants: tuple = ("undescriptive", "descriptive")) -> Figure:
+                   arms: tuple = QUESTION[::-1]) -> Figure:
     """A panel per bias level of the data-size family: `metric` against training images per group
-    (evenly spaced), a line per caption variant (pairwise loss) with its 95% interval band."""
-    pairwise = summary[summary["loss"] == "pairwise"]
+    (evenly spaced), a line per arm with its 95% interval band."""
+    pairwise = summary[summary["arm"].isin(arms)]
     sizes = sorted(pairwise["n_train_per_group"].unique())
     per_level = [b for b in sorted(pairwise["bias"].unique())
-                 if all(((pairwise["variant"] == v) & np.isclose(pairwise["bias"], b)).sum() == len(sizes)
-                        for v in variants)]
+                 if all(((pairwise["arm"] == a) & np.isclose(pairwise["bias"], b)).sum() == len(sizes)
+                        for a in arms)]
     lo, hi = bounds(metric)
     if len(sizes) < 2:
         per_level = []
@@ -189,12 +188,12 @@ def plot_data_size(summary: pd.DataFrame, metric: str = "worst_group_acc",
             axes[0, 0].set_axis_off()
             return fig
         for ax, b in zip(axes.flat, per_level):
-            for v in variants:
-                part = pairwise[(pairwise["variant"] == v) & np.isclose(pairwise["bias"], b)].sort_values(
+            for arm in arms:
+                part = pairwise[(pairwise["arm"] == arm) & np.isclose(pairwise["bias"], b)].sort_values(
                     "n_train_per_group")
                 x = [sizes.index(n) for n in part["n_train_per_group"]]
-                colour = VARIANT_COLOURS[v]
-                ax.plot(x, part[f"{metric}_mean"], color=colour, lw=2, marker="o", ms=5, label=VARIANT_LABELS[v])
+                colour = ARMS[arm].colour
+                ax.plot(x, part[f"{metric}_mean"], color=colour, lw=2, marker="o", ms=5, label=ARMS[arm].label)
                 ax.fill_between(x, part[f"{metric}_low"].clip(lo, hi), part[f"{metric}_high"].clip(lo, hi),
                                 color=colour, alpha=0.2, lw=0)
             _finish_panel(ax, metric)
@@ -262,7 +261,7 @@ def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None
                 stats = part[part["method"] == method].groupby("steps")[metric].agg(["mean", "min", "max"])
                 if stats.empty:
                     continue
-                ax.plot(stats.index, stats["mean"], marker="o", color=colours[method], label=method)
+                ax.plot(stats.index, stats["mean"], marker="o", color=colours[method], label=arm_label(method))
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=colours[method], alpha=0.15, lw=0)
             if chosen and chosen["candidate"] == candidate:
                 ax.axvline(chosen["steps"], color="0.3", ls="--", lw=1.2, label="chosen budget")
