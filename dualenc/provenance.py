@@ -143,11 +143,9 @@ def provenance_row(training: dict) -> dict:
 
 def same_making(training: dict, row) -> bool:
     """Whether a run (its training.json) was made like a results-table row: same code digest,
-    kernel fingerprint, batch and compiled or eager step, and for a compiled step the same thread
-    count (inductor's generated kernels split their reductions by it; eager ones do not). Then the
-    two are bitwise equal."""
+    kernel fingerprint, batch, compiled or eager step, and thread count (inductor's generated kernels
+    and oneDNN's bf16 convolutions split their reductions by it: tests/test_determinism.py). Then
+    the two are bitwise equal."""
     made = provenance_row(training)
-    columns = ["code_digest", "kernels", "trained_with", "compiled"]
-    if str(made["compiled"]) == "True":
-        columns.append("threads")
+    columns = ["code_digest", "kernels", "trained_with", "compiled", "threads"]
     return all(made[c] != UNRECORDED and str(made[c]) == str(row.get(c)) for c in columns)

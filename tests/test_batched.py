@@ -26,7 +26,11 @@ def test_alone_and_batched_first_steps_agree(tiny, precision):
         a = np.array([row["loss"] for row in alone.history])
         b = np.array([row["loss"] for row in batched.history])
         assert len(a) == len(b) == 20
-        assert np.max(np.abs(a - b) / np.abs(a)) < 1e-3, (a, b)
+        # bf16 convolutions take other oneDNN kernels for K models (a grouped convolution) than for
+        # one, so the convolutional stem's losses drift apart by up to ~0.5% in 20 steps (measured);
+        # the patch stem's batched matmuls agree bit for bit
+        tolerance = 1e-2 if precision == "bf16" and config.model.vision.stem == "conv" else 1e-3
+        assert np.max(np.abs(a - b) / np.abs(a)) < tolerance, (a, b)
 
 
 def test_alone_and_batched_final_accuracies_agree(tiny, tmp_path):

@@ -9,7 +9,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from dualenc import design, plots, results, verdicts  # noqa: E402
+from dualenc import design  # noqa: E402
+from dualenc.book import plots  # noqa: E402
+from dualenc.analysis import results, verdicts  # noqa: E402
 from dualenc.config import config_hash  # noqa: E402
 from dualenc.study import REGISTRY  # noqa: E402
 from dualenc.sweep import default_grid, group_configs  # noqa: E402

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from dualenc.study import run_experiment
@@ -17,7 +18,7 @@ sys.path.insert(0, {tests!r})
 from conftest import tiny_config
 torch.set_num_threads({threads})
 from dualenc.study import run_experiment
-run_experiment(tiny_config(steps=40, loss={loss!r}), root={root!r}, progress=False)
+run_experiment(tiny_config(steps=40, loss={loss!r}, **{{"model.vision.stem": {stem!r}}}), root={root!r}, progress=False)
 """
 
 
@@ -46,15 +47,27 @@ def test_two_trainings_in_one_process_are_bitwise_equal(tiny, tmp_path):
     assert not torch.equal(_weights(a)["visual.proj.weight"], _weights(other)["visual.proj.weight"])
 
 
-def test_trainings_in_two_processes_with_one_and_two_threads_are_bitwise_equal(tiny, tmp_path):
-    # The thread count is recorded with every run but is not part of the kernel fingerprint:
-    # this is why (the tests run with one thread, tests/conftest.py).
-    config = tiny(steps=40, loss="siglip")
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+def test_trainings_in_two_processes_with_one_and_two_threads(tiny, tmp_path, stem):
+    """Trained in another process with 1 thread (as here, tests/conftest.py): bitwise equal. With 2
+    threads the patch stem is bitwise equal too; the convolutional stem's bf16 convolutions split
+    their reductions by the thread count (weights 1e-6 apart after 40 steps, measured), which is why
+    `provenance.same_making` asks for the same threads: then, and only then, reruns are bitwise."""
+    config = tiny(steps=40, loss="siglip", **{"model.vision.stem": stem})
     here = run_experiment(config, root=tmp_path / "here", progress=False)
     for threads in (1, 2):
         root = tmp_path / f"process-{threads}"
-        code = TRAIN_IN_A_SUBPROCESS.format(tests=str(TESTS), threads=threads, loss="siglip", root=str(root))
+        code = TRAIN_IN_A_SUBPROCESS.format(tests=str(TESTS), threads=threads, loss="siglip", root=str(root),
+                                            stem=stem)
         subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
         there = run_experiment(config, root=root, progress=False)  # loaded: trained by the subprocess
         assert json.loads((there.path / "training.json").read_text())["threads"] == threads
-        _assert_bitwise_equal(here, there)
+        if threads == 1 or stem == "patch":
+            _assert_bitwise_equal(here, there)
+            continue
+        wa, wb = _weights(here), _weights(there)
+        assert not all(torch.equal(wa[name], wb[name]) for name in wa)   # else same_making could relax
+        assert max((wa[name].float() - wb[name].float()).abs().max().item() for name in wa) < 1e-3
+        for name, value in here.metrics.items():
+            if isinstance(value, float) and name not in ("train_seconds", "final_loss"):
+                assert value == pytest.approx(there.metrics[name], abs=1e-3), name

@@ -11,8 +11,8 @@ import pytest
 
 import ipywidgets as widgets  # noqa: E402  (a test dependency: conftest names it if missing)
 
-from dualenc.explorer import explorer_views, run_summary_html, static_explorer  # noqa: E402
-from dualenc.explorer_live import NOT_RUN, STORED, TRAINED, LiveController, live_explorer  # noqa: E402
+from dualenc.book.explorer import explorer_views, run_summary_html, static_explorer  # noqa: E402
+from dualenc.book.explorer_live import NOT_RUN, STORED, TRAINED, LiveController, live_explorer  # noqa: E402
 from dualenc.config import GROUP_LABELS  # noqa: E402
 from dualenc.metric_registry import label_of, names  # noqa: E402
 from dualenc.study import is_done, run_dir, run_experiment  # noqa: E402

@@ -13,7 +13,7 @@ from dualenc.cli import format_metrics
 from dualenc.config import GROUP_LABELS, GROUP_NAMES
 from dualenc.data import build_dataset
 from dualenc.evaluate import RunOutputs, evaluate
-from dualenc.explorer import run_summary_html
+from dualenc.book.explorer import run_summary_html
 from dualenc.export import export_dataset
 from dualenc.metric_registry import (Metric, compute_metrics, format_value, get_metric, label_of, model_measures,
                                      names, register)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from dualenc.config import ConfigError
-from dualenc.notebook_params import assigned_names, display_path, injected_parameters, reject_unknown_parameters
+from dualenc.book.notebook_params import assigned_names, display_path, injected_parameters, reject_unknown_parameters
 
 TEMPLATE_CELL = 'bias: float = 0.0  # share removed\ncaptions: str = "undescriptive"\nseeds = 5\n'
 

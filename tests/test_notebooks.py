@@ -15,8 +15,8 @@ import pytest
 import papermill  # with myst_nb and ipywidgets (which the notebooks import): the `test` extra
 from papermill.exceptions import PapermillExecutionError  # noqa: E402
 
-from dualenc import notebook_helpers as nh  # noqa: E402
-from dualenc.notebook_params import assigned_names  # noqa: E402
+from dualenc.book import notebook_helpers as nh  # noqa: E402
+from dualenc.book.notebook_params import assigned_names  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -1,4 +1,4 @@
-"""dualenc.plots: each figure has the expected points, bars, lines and colours."""
+"""dualenc.book.plots: each figure has the expected points, bars, lines and colours."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 
 from dualenc.config import GROUPS, group_name  # noqa: E402
-from dualenc.plots import (GROUP_COLOURS, GROUP_LABELS, image_grid, pca_2d, plot_embeddings,  # noqa: E402
+from dualenc.book.plots import (GROUP_COLOURS, GROUP_LABELS, image_grid, pca_2d, plot_embeddings,  # noqa: E402
                            plot_group_accuracy, plot_pca, plot_training_curve)
 
 GROUP_NAMES = [group_name(a, b) for a, b in GROUPS]

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dualenc import provenance, replication, tables
+from dualenc import provenance, replication
+from dualenc.analysis import tables
 from dualenc.replication import METRICS, SPREAD_TABLE, replicate, spread_summary, tolerances
 
 RUNS = [f"run{k}" for k in range(5)]
@@ -80,7 +81,7 @@ def test_a_rerun_inside_the_spread_is_consistent_and_one_outside_is_not(tmp_path
 
 def test_same_code_and_kernels_must_be_bitwise(tmp_path):
     here = {**provenance.provenance(), "trained_with": RUNS, "compile": False}
-    committed = _committed(here["code_digest"], here["kernels"], " ".join(RUNS), threads=here["threads"] + 1)
+    committed = _committed(here["code_digest"], here["kernels"], " ".join(RUNS), threads=here["threads"])
     equal = replicate(_records(tmp_path, [0.5] * 5, here), committed, _spread(0.01))
     assert equal.bitwise_expected and equal.outcome == "bitwise equal"
     assert "bit for bit" in tables.replication_sentence(equal)
@@ -90,7 +91,9 @@ def test_same_code_and_kernels_must_be_bitwise(tmp_path):
     alone = replicate(_records(tmp_path, [0.5] * 4 + [0.5 + 1e-9], {**here, "trained_with": RUNS[:1]}),
                       committed, _spread(0.01))
     assert not alone.bitwise_expected and alone.outcome == "consistent"
-    # eager runs do not depend on the thread count; a compiled step does (inductor splits reductions by it)
+    # another thread count: compiled steps and bf16 convolutions split their reductions by it
+    other = _committed(here["code_digest"], here["kernels"], " ".join(RUNS), threads=here["threads"] + 1)
+    assert not replicate(_records(tmp_path, [0.5] * 5, here), other, _spread(0.01)).bitwise_expected
     compiled = {**here, "compile": True}
     same_threads = _committed(here["code_digest"], here["kernels"], " ".join(RUNS), True, here["threads"])
     assert replicate(_records(tmp_path, [0.5] * 5, compiled), same_threads, _spread(0.01)).bitwise_expected

@@ -1,4 +1,4 @@
-"""dualenc.results and dualenc.verdicts on hand-made and synthetic results tables (no training):
+"""dualenc.analysis.results and dualenc.analysis.verdicts on hand-made and synthetic results tables (no training):
 intervals that stay in range, seed-paired differences, the four outcomes of a comparison, the
 original's claims, the caption comparison measure by measure, the data-size result, the verdict and
 the figures.
@@ -22,10 +22,10 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 
-from dualenc import plots  # noqa: E402
-from dualenc import results as R  # noqa: E402
-from dualenc import comparisons as C  # noqa: E402
-from dualenc import verdicts as V  # noqa: E402
+from dualenc.book import plots  # noqa: E402
+from dualenc.analysis import results as R  # noqa: E402
+from dualenc.analysis import comparisons as C  # noqa: E402
+from dualenc.analysis import verdicts as V  # noqa: E402
 from dualenc.design import ARMS, arm_tables  # noqa: E402
 from dualenc.config import GROUP_NAMES  # noqa: E402
 from dualenc.metrics import accuracy_summary, mean_ci  # noqa: E402
@@ -462,7 +462,7 @@ def fake_runs(values: dict) -> dict:
 
 
 def test_comparison_page_effects_are_paired_and_decided():
-    from dualenc.tables import ONE_SEED_WORDS, comparison_effects
+    from dualenc.analysis.tables import ONE_SEED_WORDS, comparison_effects
     runs = fake_runs({"exp1": [0.60, 0.62, 0.64], "exp2": [0.61, 0.64, 0.64],     # +0.01, +0.02, 0: spans 0
                       "exp3": [0.00, 0.00, 0.01], "exp4": [0.01, 0.00, 0.00]})    # both at the floor
     e = comparison_effects(runs)

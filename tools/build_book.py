@@ -42,7 +42,7 @@ PACKAGE = ROOT / "dualenc"
 STATIC = ROOT / "book_static"
 sys.path.insert(0, str(ROOT))
 from dualenc.design import ORIGINAL_EXPERIMENTS as EXPERIMENTS  # noqa: E402  (exp1..exp4)
-from dualenc.book_profile import BOOK_PROFILE_ENV as PROFILE_ENV, QUICK_SEEDS, QUICK_SIZES  # noqa: E402
+from dualenc.book.book_profile import BOOK_PROFILE_ENV as PROFILE_ENV, QUICK_SEEDS, QUICK_SIZES  # noqa: E402
 
 # Parameters passed to the template on top of ``experiment=expN``, per profile. A parameter
 # that the template's ``parameters`` cell does not declare is left out (with a note), so a
@@ -242,7 +242,7 @@ def pretrain(page_params_list: list, cwd: Path) -> None:
     """Train the seeds of every page to render before the pages run, as one sweep over two worker
     processes (`dualenc.sweep.run_sweep`; a page's seeds are one batch; stale runs trained again, as
     the pages would); the pages then load them."""
-    from dualenc import notebook_helpers as nh
+    from dualenc.book import notebook_helpers as nh
     from dualenc.seed_runs import seed_configs
     from dualenc.sweep import run_sweep
 

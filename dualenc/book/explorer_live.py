@@ -15,10 +15,10 @@ from typing import Callable, Iterable, Optional
 import matplotlib.pyplot as plt
 
 from . import plots
-from .config import GROUP_NAMES, ConfigError, ExperimentConfig
+from ..config import GROUP_NAMES, ConfigError, ExperimentConfig
 from .plots import figure_png, pca_panel
 from .run_summary import run_summary_html
-from .study import RunRecord, is_done, load_run, run_dir, run_experiment
+from ..study import RunRecord, is_done, load_run, run_dir, run_experiment
 
 SETTINGS = ("bias", "captions", "seed", "loss")   # what picks a run; the view controls only redraw
 STORED, NOT_RUN, TRAINED, INVALID = "stored", "not run", "trained", "invalid"
@@ -128,7 +128,7 @@ def live_explorer(base: ExperimentConfig, runs_dir, train: Optional[Callable] = 
     by name (for tests). `train` replaces the training call (tests)."""
     import ipywidgets as widgets
 
-    from .config import CAPTION_MODES, LOSSES
+    from ..config import CAPTION_MODES, LOSSES
 
     small = {"description_width": "initial"}
     w = {

@@ -12,7 +12,7 @@ from typing import Optional
 import matplotlib.pyplot as plt
 
 from . import plots
-from .config import GROUP_NAMES
+from ..config import GROUP_NAMES
 from .plots import figure_png, pca_panel
 from .run_summary import run_summary_html
 

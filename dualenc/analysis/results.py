@@ -11,7 +11,7 @@ Two kinds of interval, both 95%:
   interval is the better-calibrated choice for 5 to 10 seeds, and a difference may be negative.
 
 The decisions made from these intervals (supported, contradicted, inconclusive, uninformative)
-live in `dualenc.verdicts`.
+live in `dualenc.analysis.verdicts`.
 """
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from typing import Iterable, Optional
 import numpy as np
 import pandas as pd
 
-from .config import config_hash
-from .design import ARMS, arm_of
-from .metric_registry import PROMPT_SECTIONS, model_measures
-from .config import GROUP_NAMES
-from .metrics import accuracy_summary, bootstrap_ci, mean_ci, summarise_seeds
+from ..config import config_hash
+from ..design import ARMS, arm_of
+from ..metric_registry import PROMPT_SECTIONS, model_measures
+from ..config import GROUP_NAMES
+from ..metrics import accuracy_summary, bootstrap_ci, mean_ci, summarise_seeds
 
 CHANCE = 0.5   # accuracy of a guess between the two animals
 PREFIXES = tuple(prefix for prefix, _, _ in PROMPT_SECTIONS.values())   # "", "zs_class_", "zs_pooled_"

@@ -15,9 +15,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ..design import ARMS, QUESTION, arm_tables
-from ..metric_registry import label_of
-from ..results import CHANCE, arm_label, at_size, bounds
+from ...design import ARMS, QUESTION, arm_tables
+from ...metric_registry import label_of
+from ...analysis.results import CHANCE, arm_label, at_size, bounds
 from .style import STYLE
 
 # probe-metric suffix -> (label, colour, line style) of the reference probes drawn beside a probe

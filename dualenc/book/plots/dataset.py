@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..config import GROUPS, MINORITY_GROUPS, DataConfig, group_name
+from ...config import GROUPS, MINORITY_GROUPS, DataConfig, group_name
 from .style import GROUP_LABELS, STYLE
 
 
@@ -48,7 +48,7 @@ def sample_training_images(data: DataConfig, per_group: int = 6) -> tuple[np.nda
 
     The images are the run's own training split (`data.build_dataset`, after `data.apply_bias`).
     """
-    from ..data import build_dataset
+    from ...data import build_dataset
 
     train = build_dataset(data).train
     counts = train.group_counts()

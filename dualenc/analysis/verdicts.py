@@ -1,7 +1,7 @@
 """The original's four claims and the answer to the study's question, from the results table.
 
 Every decision comes from `comparisons.outcome` (supported, contradicted, inconclusive or
-uninformative; see `dualenc.comparisons`), never from a point estimate. `verdict` gathers every
+uninformative; see `dualenc.analysis.comparisons`), never from a point estimate. `verdict` gathers every
 number, outcome and sentence the sweep page's prose uses into a `Verdict`; its `glue_values` is the
 one place that names them for the book.
 """
@@ -17,9 +17,9 @@ import pandas as pd
 from .comparisons import (MEASURE_SETS, NOT_RUN, OUTCOMES, FLOOR_MARGIN, PAIRWISE_DESCRIPTIVE, PAIRWISE_UNDESCRIPTIVE,
                           WORST_GROUP, agreement, caption_comparison, compare, data_size_comparison, levels_of,
                           not_run, probe_references, scale_summary, sizes_of)
-from . import design
-from .design import ORIGINAL, ORIGINAL_BIAS, STRONG_BIAS
-from .metrics import N_RESAMPLES
+from .. import design
+from ..design import ORIGINAL, ORIGINAL_BIAS, STRONG_BIAS
+from ..metrics import N_RESAMPLES
 from .results import CHANCE, MissingSetting, base_size, interval, interval_text
 
 

@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..config import ANIMALS, BACKGROUNDS, GROUP_LABELS, GROUP_NAMES
+from ...config import ANIMALS, BACKGROUNDS, GROUP_LABELS, GROUP_NAMES
 
 GROUP_COLOURS = {"camel_desert": "red", "horse_desert": "blue", "camel_grass": "cyan", "horse_grass": "green"}
 ANIMAL_COLOURS = {"horse": "tab:purple", "camel": "tab:orange"}

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..config import ANIMALS, BACKGROUNDS, group_name
+from ...config import ANIMALS, BACKGROUNDS, group_name
 from .style import CLASS_STYLES, COLOUR_BY, PAIR_SIZE, STYLE, legend_handles, new_axes
 
 _BASE_MARKER = 22.0        # scatter marker area (pt^2) of a single point

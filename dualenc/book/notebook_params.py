@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .config import ConfigError
+from ..config import ConfigError
 
 INJECTED_HEADER = "# Parameters"   # the first line of papermill's injected cell (Python translator)
 
@@ -55,7 +55,7 @@ def reject_unknown_parameters(history: Optional[Sequence[str]] = None) -> None:
 def display_path(path, root: Optional[Path] = None) -> str:
     """A path as a published page may show it: relative to the project root when inside it (so a
     page built on one machine shows no folder of that machine), else as given."""
-    from .study import project_root
+    from ..study import project_root
 
     path = Path(path)
     root = root or project_root()

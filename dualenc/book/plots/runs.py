@@ -14,8 +14,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..config import GROUP_NAMES
-from ..results import CHANCE
+from ...config import GROUP_NAMES
+from ...analysis.results import CHANCE
 from .style import GROUP_COLOURS, GROUP_LABELS, STYLE, new_axes
 
 
