@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..config import (GROUP_LABELS, GROUP_NAMES, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, DataConfig,
                      ExperimentConfig, group_name)
-from ..design import BIAS_LEVELS
+from ..design import BIAS_LEVELS, ORIGINAL, ORIGINAL_BIAS, QUESTION
 from ..metric_registry import label_of, labels_of
 from ..metrics import accuracy_summary
 
@@ -185,9 +185,17 @@ def comparison_table(records: dict) -> pd.DataFrame:
     return comparison_means(records).rename(columns=labels_of(COMPARISON_METRICS))
 
 
-# effect -> (a, b, expected sign of a - b): descriptive captions are claimed to help, bias to hurt
-EFFECTS = {"captions_unbiased": ("exp2", "exp1", 1), "captions_biased": ("exp4", "exp3", 1),
-           "bias_undescriptive": ("exp3", "exp1", -1), "bias_descriptive": ("exp4", "exp2", -1)}
+def _original(arm: str, bias: float) -> str:
+    return next(e.name for e in ORIGINAL if e.arm == arm and e.bias == bias)
+
+
+# effect -> (a, b, expected sign of a - b) among the original's four (`design.ORIGINAL`):
+# descriptive captions are claimed to help, bias to hurt
+_DESC, _UND = QUESTION
+EFFECTS = {"captions_unbiased": (_original(_DESC, 0.0), _original(_UND, 0.0), 1),
+           "captions_biased": (_original(_DESC, ORIGINAL_BIAS), _original(_UND, ORIGINAL_BIAS), 1),
+           "bias_undescriptive": (_original(_UND, ORIGINAL_BIAS), _original(_UND, 0.0), -1),
+           "bias_descriptive": (_original(_DESC, ORIGINAL_BIAS), _original(_DESC, 0.0), -1)}
 ONE_SEED_WORDS = "one seed: no interval, so no direction"
 
 
