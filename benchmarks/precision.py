@@ -1,10 +1,12 @@
 """bf16 against fp32 on the study's protocol: the original's four experiments, 5 seeds each, trained
 once in each precision (everything else the default), and the test metrics compared paired by seed.
 
-    python benchmarks/precision.py [--seeds 5] [--json out.json]
+    python benchmarks/precision.py [--seeds 5] [--json out.json] [--runs STORE]
 
 A measurement, not a test: bf16 changes the numerics (bf16 matrix products, fp32 master weights),
-and this says by how much the study's headline measures move. Runs go to a temporary run store.
+and this says by how much the study's headline measures move. Runs go to a temporary run store, or
+to `--runs` (a sweep's store already holds the bf16 runs: they are loaded, and only fp32 trains;
+its times then count only what was trained).
 """
 from __future__ import annotations
 
@@ -58,10 +60,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--runs", type=Path, help="a run store to use and keep (default: a temporary one)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory(prefix="bench_precision_") as tmp:
-        report = compare(args.seeds, Path(tmp))
+    if args.runs:
+        report = compare(args.seeds, args.runs)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench_precision_") as tmp:
+            report = compare(args.seeds, Path(tmp))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return report

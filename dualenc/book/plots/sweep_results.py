@@ -249,19 +249,20 @@ def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None
     methods = list(dict.fromkeys(table["method"]))
     colours = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
     with plt.rc_context(STYLE):
-        columns = min(3, len(candidates))
+        columns = min(2, len(candidates))   # 7.2 inches wide: shown at about its own size in the book
         rows = -(-len(candidates) // columns)
-        fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), sharey=True,
-                                 squeeze=False, layout="constrained")
+        spare = rows * columns > len(candidates)   # an empty slot holds the legend
+        fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.7 * rows + (0 if spare else 1.1)),
+                                 sharey=True, squeeze=False, layout="constrained")
         for ax in axes.flat[len(candidates):]:
-            ax.set_visible(False)
+            ax.set_axis_off()
         for ax, candidate in zip(axes.flat, candidates):
             part = table[table["candidate"] == candidate]
             for method in methods:
                 stats = part[part["method"] == method].groupby("steps")[metric].agg(["mean", "min", "max"])
                 if stats.empty:
                     continue
-                ax.plot(stats.index, stats["mean"], marker="o", color=colours[method], label=arm_label(method))
+                ax.plot(stats.index, stats["mean"], marker="o", ms=4, color=colours[method], label=arm_label(method))
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=colours[method], alpha=0.15, lw=0)
             if chosen and chosen["candidate"] == candidate:
                 ax.axvline(chosen["steps"], color="0.3", ls="--", lw=1.2, label="chosen budget")
@@ -269,16 +270,20 @@ def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None
                 ax.axhline(bar, color="0.5", ls=":", lw=1.2, label="convergence bar")
             ax.set_xscale("log", base=2)
             ax.set_xticks(sorted(part["steps"].unique()), [str(s) for s in sorted(part["steps"].unique())])
-            ax.set_xlabel("optimizer steps (each a full schedule)")
-            ax.set_title(candidate, fontsize=11)
+            ax.tick_params(labelsize=9)
+            ax.set_xlabel("optimizer steps", fontsize=9)
+            ax.set_title(candidate, fontsize=9.5)
         for row in axes:
             row[0].set_ylabel(("average" if "average" in metric else "worst-group")
-                              + " accuracy\n(validation, bias 0)")
+                              + " accuracy\n(validation, bias 0)", fontsize=9)
         handles, labels = axes[0][0].get_legend_handles_labels()
         for ax in list(axes.flat)[1:len(candidates)]:
             for h, l in zip(*ax.get_legend_handles_labels()):
                 if l not in labels:
                     handles.append(h)
                     labels.append(l)
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=9)
+        if spare:
+            axes.flat[-1].legend(handles, labels, loc="center", fontsize=9, frameon=False)
+        else:
+            fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=9)
     return fig
