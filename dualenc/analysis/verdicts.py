@@ -1,9 +1,9 @@
 """The original's four claims and the answer to the study's question, from the results table.
 
 Every decision comes from `comparisons.outcome` (supported, contradicted, inconclusive or
-uninformative; see `dualenc.analysis.comparisons`), never from a point estimate. `verdict` gathers every
-number, outcome and sentence the sweep page's prose uses into a `Verdict`; its `glue_values` is the
-one place that names them for the book.
+uninformative; see `dualenc.analysis.comparisons`), never from a point estimate. `verdict` gathers
+every number, outcome and sentence the sweep page's prose uses into a `Verdict`; its `glue_values`
+is the one place that names them for the book.
 """
 from __future__ import annotations
 
@@ -224,9 +224,6 @@ class Verdict:
     comparisons: dict = field(default_factory=dict)   # glue key -> Estimate (see `verdict`)
     phrases: dict = field(default_factory=dict)   # glue key -> a status word, a sentence or a count
     answer: str = NOT_RUN
-
-    def comparison(self, key: str) -> Estimate:
-        return self.comparisons[key]
 
     def glue_values(self) -> dict:
         """Every glue name of the sweep page (the book adds the prefix "sw_") and its value."""
