@@ -96,17 +96,20 @@ def get_grid(name: str) -> list:
 def group_configs(configs: list, max_models: int = MAX_MODELS) -> list:
     """Batches of configs that can train together (the same model and optimisation; seeds, bias and
     captions may differ: `train.group_key`), at most `max_models` each, in grid order within a
-    key, keys in the order they first appear; user-image configs alone."""
+    key; the batches in the order of their first config, so that a sweep runs the grid's order
+    across keys too (the image-only baseline and CLIP between the pairwise loss's batches, not after
+    them); user-image configs alone."""
     from .train import group_key
 
     if not isinstance(max_models, int) or max_models < 1:
         raise ConfigError(f"max_models={max_models!r} is not allowed: expected an integer >= 1")
     settings: dict = {}
-    for config in configs:
+    for index, config in enumerate(configs):
         key = config_hash(config) if config.data.data_dir else group_key(config)
-        settings.setdefault(key, []).append(config)
-    return [members[i:i + max_models] for members in settings.values()
-            for i in range(0, len(members), max_models)]
+        settings.setdefault(key, []).append((index, config))
+    batches = [members[i:i + max_models] for members in settings.values()
+               for i in range(0, len(members), max_models)]
+    return [[config for _, config in batch] for batch in sorted(batches, key=lambda batch: batch[0][0])]
 
 
 def _run_group(config_dicts: list, root: str, threads: int) -> list:

@@ -66,6 +66,21 @@ def test_grid_runs_whole_comparisons_first():
                                        ("image_only", "image_only", 1.0)}
 
 
+def test_batches_run_in_the_grids_order_across_models():
+    """The image-only baseline (another model, so other batches) trains with the core arms at the
+    key levels, not after every pairwise batch."""
+    from dualenc.sweep import group_configs
+
+    grid = default_grid()
+    position = {config_hash(c): i for i, c in enumerate(grid)}
+    batches = group_configs(grid)
+    firsts = [min(position[config_hash(c)] for c in batch) for batch in batches]
+    assert firsts == sorted(firsts)
+    core = [c for batch in batches[:4 * 3] for c in batch]        # 4 core arms x 3 key levels, 5 seeds a batch
+    assert sum(c.train.loss == "image_only" for c in core) == 3 * len(SEEDS)
+    assert sorted(config_hash(c) for b in batches for c in b) == sorted(position)
+
+
 def test_every_axis_has_the_levels_the_verdicts_read():
     """The verdicts compare bias 0, the original's level and the strong level in every family: each
     axis must run them, and the short axes only levels of the full bias curve."""
