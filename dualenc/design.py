@@ -213,11 +213,7 @@ def experiment_config(experiment: OriginalExperiment, base: Optional[ExperimentC
     return base.replace(name=experiment.name, bias=experiment.bias, **arm(experiment.arm).changes)
 
 
-def blocks_of(arm_name: str) -> list:
-    return [b for b in BLOCKS if arm_name in b.arms]
-
-
 __all__ = ["ORIGINAL_BIAS", "STRONG_BIAS", "ROLES", "Arm", "ARMS", "QUESTION", "Level", "LEVELS", "BIAS_LEVELS",
            "FEW_BIAS_LEVELS", "LEVEL_SETS", "DATA_SIZES", "SEEDS", "Block", "BLOCKS", "arm_tables",
            "OriginalExperiment", "ORIGINAL", "ORIGINAL_EXPERIMENTS", "ArmComparison", "COMPARISONS", "arm", "arm_of",
-           "arm_of_config", "level", "role_levels", "experiment_config", "blocks_of"]
+           "arm_of_config", "level", "role_levels", "experiment_config"]

@@ -144,3 +144,22 @@ def test_a_compiled_step_is_bitwise_reproducible_across_processes_and_close_to_e
     assert json.loads((eager.path / "training.json").read_text())["compile"] is False
     eager_losses = pd.read_csv(eager.path / "history.csv")["loss"].to_numpy()
     assert np.max(np.abs(eager_losses - losses[0]) / eager_losses) < 0.05, (eager_losses, losses[0])
+
+
+def test_compiled_steps_are_cached_apart_per_cpu_kernel_setting(tmp_path):
+    """A compiled step cached under one CPU kernel setting must not be reused under another (reused
+    under ATEN_CPU_CAPABILITY=avx2 it gave NaN losses): importing dualenc picks a cache folder per
+    setting, and leaves a folder the user chose alone."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, dualenc; print(os.environ['TORCHINDUCTOR_CACHE_DIR'])"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TORCHINDUCTOR_CACHE_DIR", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
+    folders = [subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,
+                              check=True).stdout.strip()
+               for extra in ({}, {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+                             {"TORCHINDUCTOR_CACHE_DIR": str(tmp_path)})]
+    assert folders[0] != folders[1] and folders[1].endswith("cpu-avx2-AVX2")
+    assert folders[2] == str(tmp_path)

@@ -18,7 +18,7 @@ from .comparisons import (MEASURE_SETS, NOT_RUN, OUTCOMES, FLOOR_MARGIN, PAIRWIS
                           WORST_GROUP, agreement, caption_comparison, compare, data_size_comparison, levels_of,
                           not_run, probe_references, scale_summary, sizes_of)
 from .. import design
-from ..design import ORIGINAL, ORIGINAL_BIAS, STRONG_BIAS
+from ..design import ORIGINAL, ORIGINAL_BIAS
 from ..metrics import N_RESAMPLES
 from .results import CHANCE, MissingSetting, base_size, interval, interval_text
 
@@ -138,11 +138,13 @@ def claims_display(table: pd.DataFrame) -> pd.DataFrame:
 def bias_roles(df: pd.DataFrame) -> dict:
     """The levels the verdict reads, by role: unbiased (0), orig (the original's 0.75) and strong
     (0.9, or the nearest level the grid has between the original's and 1)."""
+    declared = design.role_levels()        # `design.LEVELS` with a role
+    orig, strong = declared["orig"], declared["strong"]
     levels = levels_of(df, **PAIRWISE_UNDESCRIPTIVE) or sorted(float(b) for b in df["bias"].unique())
-    above = [b for b in levels if ORIGINAL_BIAS < b < 1.0]
-    strong = STRONG_BIAS if any(np.isclose(levels, STRONG_BIAS)) else (
-        min(above, key=lambda b: abs(b - STRONG_BIAS)) if above else ORIGINAL_BIAS)
-    return {"unbiased": 0.0, "orig": ORIGINAL_BIAS, "strong": float(strong)}
+    above = [b for b in levels if orig < b < 1.0]
+    found = strong if any(np.isclose(levels, strong)) else (
+        min(above, key=lambda b: abs(b - strong)) if above else orig)
+    return {"unbiased": declared["unbiased"], "orig": orig, "strong": float(found)}
 
 
 def answer(table: pd.DataFrame, levels: Sequence[float]) -> str:
