@@ -11,14 +11,12 @@ import numpy as np
 from .config import ANIMALS, BACKGROUNDS, GROUPS, DataConfig, group_name
 
 # The original study's exact strings.
-UNDESCRIPTIVE = {"horse": "horse", "camel": "camel"}
 DESCRIPTIVE = {
     "horse_grass": "horse on the grass",
     "horse_desert": "horse in the desert",
     "camel_desert": "a camel in the desert",
     "camel_grass": "camel on the grass",
 }
-BACKGROUND_ONLY = {"grass": "on the grass", "desert": "in the desert"}
 
 # Paraphrases for caption variability (template 0 is always the original string).
 _ANIMAL_TEMPLATES = ("{a}", "a {a}", "a photo of a {a}", "the {a}")

@@ -174,6 +174,24 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mechanism(args: argparse.Namespace) -> int:
+    from .mechanism import collect_mechanism
+    from .study import write_table
+    from .sweep import get_grid
+
+    runs = {config_hash(c) for c in get_grid(args.grid)} if args.grid else None
+    table = collect_mechanism(args.runs, runs=runs)
+    write_table(table, args.out)
+    print(f"{len(table)} runs with a text tower -> {args.out}")
+    return 0
+
+
+def cmd_equivalence(args: argparse.Namespace) -> int:
+    from .equivalence import main
+
+    return main(args.runs, args.per_arm, args.jobs, command=" ".join(["dualenc", *sys.argv[1:]]))
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .study import run_dir, run_status
     from .sweep import get_grid, run_sweep
@@ -291,6 +309,20 @@ def build_parser() -> argparse.ArgumentParser:
     coll.add_argument("--mixed-code", action="store_true",
                       help="write rows made by different code (code digests) into one table anyway")
     coll.set_defaults(func=cmd_collect)
+
+    mech = sub.add_parser("mechanism", help="caption similarities and nearest captions of every finished run "
+                                            "(results/mechanism.csv)")
+    mech.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
+    mech.add_argument("--out", default="results/mechanism.csv", help="output CSV")
+    mech.add_argument("--grid", help="keep only this grid's runs (e.g. default)")
+    mech.set_defaults(func=cmd_mechanism)
+
+    equiv = sub.add_parser("equivalence", help="train one stored batch of every arm again with today's code and, "
+                                                "if all are bitwise equal, declare that it trains like the stored runs")
+    equiv.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
+    equiv.add_argument("--per-arm", type=int, default=1, help="stored batches to train again per arm (default 1)")
+    equiv.add_argument("--jobs", type=int, default=1, help="batches trained at once, one thread each (default 1)")
+    equiv.set_defaults(func=cmd_equivalence)
     return parser
 
 

@@ -304,12 +304,6 @@ def read_image_entries(entries: list[ImageEntry], size: int, on_error: str = "ra
     return split, kept
 
 
-def load_image_entries(root: str | Path, size: int, on_error: str = "raise") -> Split:
-    """Read `<root>/<animal>_<background>/*.png|jpg` or a CSV manifest into one Split
-    (see `list_image_entries` and `read_image_entries`)."""
-    return read_image_entries(list_image_entries(root), size, on_error)[0]
-
-
 def split_user_entries(split: Split, seed: int, shares=(0.6, 0.2, 0.2)) -> dict:
     """Deterministic per-group split of user images into train/val/test by hashing each path."""
     keys = np.array([int.from_bytes(hashlib.sha256(f"{seed}/{p}".encode()).digest()[:8], "little")

@@ -125,6 +125,30 @@ BLOCKS = (
 
 
 
+# The strong-bias levels: from the original's bias up to, not including, 1 (at 1 no minority image is
+# left to learn from and worst-group accuracy is at its floor in every arm).
+STRONG_LEVELS = tuple(b for b in BIAS_LEVELS if ORIGINAL_BIAS <= b < 1.0)
+
+
+@dataclass(frozen=True)
+class PrimaryTest:
+    """The study's one primary test, declared before the results: the bias x caption interaction.
+
+    Per seed (a data draw), `arm` minus `baseline` on `metric`, averaged over `levels`, minus the
+    same difference at `reference` (no bias). Its 95% Student-t interval over seeds decides it; the
+    claim tested is the original's, that bias makes descriptive captions help (expected +1). Every
+    other comparison is secondary; the per-level family carries Holm's correction."""
+    arm: str
+    baseline: str
+    metric: str
+    levels: tuple
+    reference: float = 0.0
+    expected: int = 1
+
+
+PRIMARY = PrimaryTest(*QUESTION, "worst_group_acc", STRONG_LEVELS)
+
+
 def arm_tables() -> dict:
     """The sweep page's tables of arms against bias: name -> arms, in row order (from BLOCKS)."""
     def block(family: str) -> tuple:
@@ -214,6 +238,7 @@ def experiment_config(experiment: OriginalExperiment, base: Optional[ExperimentC
 
 
 __all__ = ["ORIGINAL_BIAS", "STRONG_BIAS", "ROLES", "Arm", "ARMS", "QUESTION", "Level", "LEVELS", "BIAS_LEVELS",
-           "FEW_BIAS_LEVELS", "LEVEL_SETS", "DATA_SIZES", "SEEDS", "Block", "BLOCKS", "arm_tables",
+           "FEW_BIAS_LEVELS", "LEVEL_SETS", "STRONG_LEVELS", "PrimaryTest", "PRIMARY", "DATA_SIZES", "SEEDS",
+           "Block", "BLOCKS", "arm_tables",
            "OriginalExperiment", "ORIGINAL", "ORIGINAL_EXPERIMENTS", "ArmComparison", "COMPARISONS", "arm", "arm_of",
            "arm_of_config", "level", "role_levels", "experiment_config"]

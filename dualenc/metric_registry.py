@@ -31,12 +31,15 @@ SECTIONS = {
     "training_data": "the training images loaded",
     "training_run": "how the model was trained",
     "calibration": "validation accuracy, for choosing the budget (results/calibration.csv only)",
+    "mechanism": "caption embeddings and nearest captions (results/mechanism.csv only: dualenc.mechanism)",
 }
 # the sections that measure the model; the others describe its setup (data, training, calibration)
 MODEL_SECTIONS = ("accuracy", "zs_class", "zs_pooled", "probes", "reference_probes", "silhouettes")
 SHORT_TABLES = ("cli", "panel")  # `dualenc run`'s table; the explorer's run summary
 TEXT_FORMATS = ("group", "s")    # formats of values that are names, not numbers
-STORED_IN = ("run", "calibration")  # a run's metrics.json; the calibration table
+STORED_IN = ("run", "calibration", "mechanism")  # a run's metrics.json; the calibration and mechanism tables
+ACCURACY, SIGNED = (0.0, 1.0), (-1.0, 1.0)   # the ranges of accuracies and of differences, cosines, silhouettes
+CHANCE = 0.5                                 # accuracy of a guess between two classes (animals, backgrounds)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Metric:
     shown_in: tuple = ()                       # which of SHORT_TABLES show it
     needs_text: bool = False                   # only models with a text tower have it (not image-only)
     stored_in: str = "run"                     # one of STORED_IN
+    range: Optional[tuple] = None              # (lowest, highest) value it can take; None: unbounded
+    chance: Optional[float] = None             # its value for a guess, where that means something
 
     def __post_init__(self) -> None:
         if self.section not in SECTIONS:
@@ -59,6 +64,8 @@ class Metric:
             raise ValueError(f"metric {self.name!r}: shown_in has {unknown}, expected some of {SHORT_TABLES}")
         if self.stored_in not in STORED_IN:
             raise ValueError(f"metric {self.name!r}: stored_in={self.stored_in!r} is not one of {STORED_IN}")
+        if self.range is not None and not (len(self.range) == 2 and self.range[0] < self.range[1]):
+            raise ValueError(f"metric {self.name!r}: range={self.range!r} is not a (lowest, highest) pair")
 
     @property
     def is_number(self) -> bool:
@@ -137,6 +144,18 @@ def higher_is_better(name: str) -> Optional[bool]:
     return get_metric(name).higher_is_better
 
 
+def range_of(name: str) -> tuple:
+    """The values metric `name` can take (KeyError for a metric without a declared range)."""
+    declared = get_metric(name).range
+    if declared is None:
+        raise KeyError(f"metric {name!r} declares no range: give its Metric entry range=(lowest, highest)")
+    return declared
+
+
+def chance_of(name: str) -> Optional[float]:
+    return get_metric(name).chance
+
+
 def compute_metrics(outputs, sections: Optional[Iterable[str]] = None, stored_in: str = "run") -> dict:
     """Every registered metric stored in `stored_in` (and in `sections`, if given) that applies
     to the run (`needs_text` ones only when it has a text tower), in registry order."""
@@ -194,13 +213,16 @@ def _register_accuracy() -> None:
     for prompts, (prefix, section, suffix) in PROMPT_SECTIONS.items():
         headline = prompts == "headline"
         for key, label, form, better, short_tables in _SUMMARY:
+            accuracy = key.endswith("acc")
             register(Metric(f"{prefix}{key}", label + suffix, section, _summary_of(prompts, key), form, better,
                             shown_in=short_tables if headline else _ZERO_SHOT_SHORT_TABLES.get(key, ()),
-                            needs_text=not headline))
+                            needs_text=not headline, range=ACCURACY if accuracy else SIGNED if key == "gap" else None,
+                            chance=CHANCE if accuracy else None))
         for group in GROUP_NAMES:
             register(Metric(f"{prefix}acc_{group}", f"accuracy on {GROUP_LABELS[group]}{suffix}", section,
                             _group_accuracy_of(prompts, group), higher_is_better=True,
-                            shown_in=("cli",) if headline else (), needs_text=not headline))
+                            shown_in=("cli",) if headline else (), needs_text=not headline, range=ACCURACY,
+                            chance=CHANCE))
 
 
 def _register_probes_and_silhouettes() -> None:
@@ -210,12 +232,12 @@ def _register_probes_and_silhouettes() -> None:
             register(Metric(f"probe_{target}_acc" + ("" if trained else f"_{features}"),
                             f"probe accuracy: {target}{suffix}", "probes" if trained else "reference_probes",
                             _probe_of(target, features), higher_is_better=True if target == "animal" else None,
-                            shown_in=SHORT_TABLES if trained else ()))
+                            shown_in=SHORT_TABLES if trained else (), range=ACCURACY, chance=CHANCE))
     for embeddings in ("image", "text"):
         for by in ("animal", "background", "group"):
             register(Metric(f"silhouette_{by}_{embeddings}", f"silhouette by {by}, {embeddings}", "silhouettes",
                             _silhouette_of(embeddings, by), shown_in=("cli",) if embeddings == "image" else (),
-                            needs_text=embeddings == "text"))
+                            needs_text=embeddings == "text", range=SIGNED))
 
 
 def _register_training() -> None:
@@ -237,9 +259,27 @@ def _register_training() -> None:
     register(Metric("final_loss", "training loss at the end", "training_run", _final_loss, higher_is_better=False))
     for key, label in (("average_acc", "average of the four groups"), ("worst_group_acc", "worst group")):
         register(Metric(f"val_{key}", f"validation accuracy, {label}", "calibration",
-                        _summary_of("headline", key, "val"), higher_is_better=True, stored_in="calibration"))
+                        _summary_of("headline", key, "val"), higher_is_better=True, stored_in="calibration",
+                        range=ACCURACY, chance=CHANCE))
+
+
+def _in_the_mechanism_table(run) -> None:
+    raise ValueError("computed from a stored run's embeddings by dualenc.mechanism, not from a run's outputs")
+
+
+def _register_mechanism() -> None:
+    for same in ("animal", "background"):
+        register(Metric(f"cos_same_{same}", f"cosine of two descriptive captions of one {same}", "mechanism",
+                        _in_the_mechanism_table, stored_in="mechanism", needs_text=True, range=SIGNED))
+    register(Metric("cos_neither", "cosine of two descriptive captions that share nothing", "mechanism",
+                    _in_the_mechanism_table, stored_in="mechanism", needs_text=True, range=SIGNED))
+    for kind, words in (("exact", "its animal and background"), ("animal", "its animal, the other background"),
+                        ("background", "the other animal, its background"), ("neither", "neither")):
+        register(Metric(f"match_{kind}", f"minority images nearest a caption naming {words}", "mechanism",
+                        _in_the_mechanism_table, stored_in="mechanism", needs_text=True, range=ACCURACY))
 
 
 _register_accuracy()
 _register_probes_and_silhouettes()
 _register_training()
+_register_mechanism()

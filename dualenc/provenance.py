@@ -3,7 +3,9 @@
 Both go into every run's training.json and every results-table row. The code digest is a hash of
 the `dualenc` source files that a run's numbers depend on: the modules that training, data and
 evaluation import, found by following their imports inside the package. A stored run whose digest
-differs from today's code is *stale* (see `study.run_status`).
+differs from today's code is *stale* (see `study.run_status`), unless today's code is declared to
+train like it (`EQUIVALENCE_FILE`, written by `dualenc equivalence` after retraining runs of every
+arm bitwise).
 
 The machine fingerprint names what decides the floating-point kernels: the CPU model, torch's CPU
 capability (`ATEN_CPU_CAPABILITY` can lower it), the oneDNN ISA limit (`ONEDNN_MAX_CPU_ISA`), the
@@ -77,6 +79,37 @@ def code_digest() -> str:
     return files_digest(code_files())[:12]
 
 
+# Code digests declared to train exactly as an earlier one (a change that leaves every arm's runs
+# bitwise equal: a moved file, a new arm): checked and written by `dualenc equivalence`.
+EQUIVALENCE_FILE = PACKAGE.parent / "results" / "equivalent_code.csv"
+
+
+def equivalences(path: Path | None = None) -> dict:
+    """{code digest: the earlier code digest it trains like} from the declarations file ({} where
+    there is none, e.g. an installed package)."""
+    path = EQUIVALENCE_FILE if path is None else Path(path)
+    if not path.is_file():
+        return {}
+    import csv
+    with open(path, newline="") as f:
+        return {row["code_digest"]: row["trains_like"] for row in csv.DictReader(f)}
+
+
+def training_digest(digest: str, path: Path | None = None) -> str:
+    """The earliest code digest that `digest` trains like, following the declarations; a digest
+    without one is its own."""
+    known, seen = equivalences(path), {digest}
+    while digest in known and known[digest] not in seen:
+        digest = known[digest]
+        seen.add(digest)
+    return digest
+
+
+def same_training(a: str, b: str) -> bool:
+    """Whether code digests a and b train alike: equal, or declared equivalent (`EQUIVALENCE_FILE`)."""
+    return a == b or (UNRECORDED not in (a, b) and training_digest(a) == training_digest(b))
+
+
 def _cpuinfo() -> tuple:
     """(CPU model name, its flags) from /proc/cpuinfo, or what `platform` knows elsewhere."""
     try:
@@ -147,5 +180,6 @@ def same_making(training: dict, row) -> bool:
     and oneDNN's bf16 convolutions split their reductions by it: tests/test_determinism.py). Then
     the two are bitwise equal."""
     made = provenance_row(training)
-    columns = ["code_digest", "kernels", "trained_with", "compiled", "threads"]
-    return all(made[c] != UNRECORDED and str(made[c]) == str(row.get(c)) for c in columns)
+    columns = ["kernels", "trained_with", "compiled", "threads"]
+    return made["code_digest"] != UNRECORDED and same_training(made["code_digest"], str(row.get("code_digest"))) \
+        and all(made[c] != UNRECORDED and str(made[c]) == str(row.get(c)) for c in columns)

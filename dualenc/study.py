@@ -189,10 +189,10 @@ def run_experiment(config: ExperimentConfig, root: Optional[str | Path] = None, 
 
 def run_status(path: Path) -> str:
     """"missing" (not finished), "stale" (finished by other code: its training.json records
-    another code digest, or none) or "done"."""
+    another code digest, or none, that is not declared to train like today's) or "done"."""
     if not is_done(path):
         return "missing"
-    return "done" if stored_code_digest(path) == provenance.code_digest() else "stale"
+    return "done" if provenance.same_training(stored_code_digest(path), provenance.code_digest()) else "stale"
 
 
 def stored_code_digest(path: Path) -> str:
@@ -315,6 +315,14 @@ def code_digests(table: pd.DataFrame) -> dict:
     return digests.value_counts().to_dict()
 
 
+def write_table(table: pd.DataFrame, out: str | Path) -> Path:
+    """`table` as a CSV at `out`, written atomically (a reader never sees half a file)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))
+    return out
+
+
 def write_results(root: Optional[str | Path] = None, out: str | Path = "results/results.csv",
                   runs: Optional[set] = None, merge: bool = False, mixed_code: bool = False) -> tuple:
     """Collect the run store (only the run ids in `runs`, if given) into `out` (CSV) and the same
@@ -331,7 +339,7 @@ def write_results(root: Optional[str | Path] = None, out: str | Path = "results/
     if runs is not None and not table.empty:
         table = table[table["run"].isin(runs)].reset_index(drop=True)
     digests = code_digests(table) if not table.empty else {}
-    if len(digests) > 1 and not mixed_code:
+    if len({provenance.training_digest(d) for d in digests}) > 1 and not mixed_code:
         listed = ", ".join(f"{d} ({n} runs)" for d, n in digests.items())
         raise ConfigError(f"the rows for {str(out)!r} were made by different code: code digests {listed} "
                           f"(today's code is {provenance.code_digest()}); train the stale runs again "

@@ -9,7 +9,6 @@ again loses no finished run, never counts a half-written one, and trains only wh
 """
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass

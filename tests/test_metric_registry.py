@@ -144,3 +144,19 @@ def test_short_tables_and_lookups():
         register(get_metric("gap"))
     with pytest.raises(ValueError, match="section='nowhere'"):
         Metric("x", "x", "nowhere", lambda run: 0)
+
+
+def test_every_measure_declares_its_range_and_the_analysis_reads_it(monkeypatch):
+    from dualenc.analysis import results
+    for name in model_measures():
+        assert results.bounds(name) == get_metric(name).range, name
+    assert get_metric("gap").range == (-1.0, 1.0) and get_metric("silhouette_animal_image").range == (-1.0, 1.0)
+    assert registry.chance_of("worst_group_acc") == 0.5 and registry.chance_of("silhouette_animal_image") is None
+    # a new measure with another range is read from its entry, not from its name
+    odd = Metric("odd_acc_gap", "a measure whose name says nothing", "probes", lambda run: 0.0, range=(0.0, 5.0))
+    monkeypatch.setitem(registry.METRIC_REGISTRY, odd.name, odd)
+    assert results.bounds("odd_acc_gap") == (0.0, 5.0) and registry.chance_of("odd_acc_gap") is None
+    with pytest.raises(KeyError, match="declares no range"):
+        results.bounds("n_train")
+    with pytest.raises(ValueError, match="range=\\(1.0, 0.0\\)"):
+        Metric("x", "x", "probes", lambda run: 0, range=(1.0, 0.0))

@@ -152,11 +152,9 @@ CAPTION_MEASURES = {
     "probe_animal_acc": Measure("probe", "linear probe for the animal on the image embeddings",
                                 "the animal probe", "shared"),
 }
+# The background-only control never sees an animal word: its zero-shot accuracies are at the floor by
+# construction, so it is read on the probes only.
 BACKGROUND_MEASURES = {
-    "worst_group_acc": Measure("wga", 'worst-group accuracy, prompts "horse" / "camel" (both arms\' headline)',
-                               'worst-group accuracy with the prompts "horse" / "camel"', "own words"),
-    "zs_pooled_worst_group_acc": CAPTION_MEASURES["zs_pooled_worst_group_acc"],
-    "majority_acc": CAPTION_MEASURES["majority_acc"],
     "probe_animal_acc": CAPTION_MEASURES["probe_animal_acc"],
     "probe_background_acc": Measure("probe_background", "linear probe for the background on the image embeddings",
                                     "the background probe", "shared"),

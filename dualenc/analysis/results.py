@@ -11,7 +11,8 @@ Two kinds of interval, both 95%:
   interval is the better-calibrated choice for 5 to 10 seeds, and a difference may be negative.
 
 The decisions made from these intervals (supported, contradicted, inconclusive, uninformative)
-live in `dualenc.analysis.verdicts`.
+live in `dualenc.analysis.comparisons`. A measure's range and chance level are its registry entry's
+(`metric_registry.Metric`). CHANCE is re-exported here for the analysis.
 """
 from __future__ import annotations
 
@@ -23,11 +24,10 @@ import pandas as pd
 
 from ..config import config_hash
 from ..design import ARMS, arm_of
-from ..metric_registry import PROMPT_SECTIONS, model_measures
+from ..metric_registry import CHANCE, PROMPT_SECTIONS, model_measures, range_of
 from ..config import GROUP_NAMES
 from ..metrics import accuracy_summary, bootstrap_ci, mean_ci, summarise_seeds
 
-CHANCE = 0.5   # accuracy of a guess between the two animals
 PREFIXES = tuple(prefix for prefix, _, _ in PROMPT_SECTIONS.values())   # "", "zs_class_", "zs_pooled_"
 METRICS = tuple(model_measures())   # every number that measures a model, in registry order
 # A setting is (arm, bias, n_train_per_group); its rows are its seeds.
@@ -50,8 +50,8 @@ def arm_names(df: pd.DataFrame) -> list:
 
 
 def bounds(metric: str) -> tuple:
-    """The range a metric can take: gaps, silhouettes [-1, 1]; accuracies [0, 1]."""
-    return (-1.0, 1.0) if metric.endswith("gap") or "silhouette" in metric else (0.0, 1.0)
+    """The range a metric can take, as its registry entry declares it (`Metric.range`)."""
+    return range_of(metric)
 
 
 def tidy(table: pd.DataFrame, configs: Optional[Iterable] = None) -> pd.DataFrame:

@@ -1,15 +1,15 @@
-"""The original's four claims and the answer to the study's question, from the results table.
+"""The answer to the study's question, from the results table.
 
 Every decision comes from `comparisons.outcome` (supported, contradicted, inconclusive or
 uninformative; see `dualenc.analysis.comparisons`), never from a point estimate. `verdict` gathers
 every number, outcome and sentence the sweep page's prose uses into a `Verdict`; its `glue_values`
-is the one place that names them for the book.
+is the one place that names them for the book. The original's four claims are in `claims`.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,118 +18,10 @@ from .comparisons import (MEASURE_SETS, NOT_RUN, OUTCOMES, FLOOR_MARGIN, PAIRWIS
                           WORST_GROUP, agreement, caption_comparison, compare, data_size_comparison, levels_of,
                           not_run, probe_references, scale_summary, sizes_of)
 from .. import design
-from ..design import ORIGINAL, ORIGINAL_BIAS
+from . import primary
+from .claims import plain
 from ..metrics import N_RESAMPLES
-from .results import CHANCE, MissingSetting, base_size, interval, interval_text
-
-
-# ---------------------------------------------------------------- the original's four claims
-
-# claim number -> (the experiment that made it, the claim): the original's four (`design.ORIGINAL`)
-CLAIMS = {n: (e.name, e.claim) for n, e in enumerate(ORIGINAL, start=1)}
-
-
-class Test(NamedTuple):
-    test: str
-    claim: int
-    quantity: str
-    metric: str
-    a: dict
-    b: Optional[dict] = None
-    expected: int = 1
-    threshold: float = 0.0
-    metric_b: Optional[str] = None
-
-
-def _undescriptive(bias: float) -> dict:
-    """The pairwise loss with "horse" / "camel" captions at `bias` (a setting of `compare`)."""
-    return {**PAIRWISE_UNDESCRIPTIVE, "bias": bias}
-
-
-def _descriptive(bias: float) -> dict:
-    """The pairwise loss with descriptive captions at `bias`."""
-    return {**PAIRWISE_DESCRIPTIVE, "bias": bias}
-
-
-TESTS = [
-    Test("1a", 1, 'average accuracy ("horse" / "camel", bias 0)', "average_acc", _undescriptive(0.0),
-         threshold=CHANCE),
-    Test("1b", 1, 'image silhouette by animal ("horse" / "camel", bias 0)', "silhouette_animal_image",
-         _undescriptive(0.0)),
-    Test("1c", 1, 'majority minus minority accuracy ("horse" / "camel", bias 0)', "majority_acc",
-         _undescriptive(0.0), _undescriptive(0.0), metric_b="minority_acc"),
-    Test("2a", 2, 'text silhouette by background, descriptive minus "horse" / "camel" (bias 0)',
-         "silhouette_background_text", _descriptive(0.0), _undescriptive(0.0)),
-    Test("2b", 2, 'image silhouette by background, descriptive minus "horse" / "camel" (bias 0)',
-         "silhouette_background_image", _descriptive(0.0), _undescriptive(0.0)),
-    Test("3a", 3, f'majority-group accuracy, bias {ORIGINAL_BIAS:g} minus bias 0 ("horse" / "camel")',
-         "majority_acc", _undescriptive(ORIGINAL_BIAS), _undescriptive(0.0)),
-    Test("3b", 3, f'minority-group accuracy, bias {ORIGINAL_BIAS:g} minus bias 0 ("horse" / "camel")',
-         "minority_acc", _undescriptive(ORIGINAL_BIAS), _undescriptive(0.0), expected=-1),
-    Test("4a", 4, f'accuracy on horse in desert, descriptive minus "horse" / "camel" (bias {ORIGINAL_BIAS:g})',
-         "acc_horse_desert", _descriptive(ORIGINAL_BIAS), _undescriptive(ORIGINAL_BIAS)),
-]
-
-
-def _criterion(t: Test) -> str:
-    side = "above" if t.expected > 0 else "below"
-    return f"interval {side} {t.threshold:g}" if t.b is None else f"interval {side} 0"
-
-
-def claim_outcome(outcomes: Sequence[str]) -> str:
-    """A claim's outcome from its tests' outcomes: uninformative tests are set aside (the table shows
-    them); of the rest, any contradicted -> contradicted, else any inconclusive -> inconclusive,
-    else supported; all uninformative (or not run) -> uninformative (not run)."""
-    outcomes = list(outcomes)
-    if outcomes and all(o == NOT_RUN for o in outcomes):
-        return NOT_RUN
-    informative = [o for o in outcomes if o in ("supported", "contradicted", "inconclusive")]
-    if not informative:
-        return "uninformative"
-    for word in ("contradicted", "inconclusive"):
-        if word in informative:
-            return word
-    return "supported"
-
-
-def claims(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per test of the original's claims: quantity, estimate, 95% interval, n, the arms'
-    means, the criterion and the outcome."""
-    rows = []
-    for t in TESTS:
-        r = compare(df, t.metric, t.a, t.b, expected=t.expected, threshold=t.threshold, metric_b=t.metric_b)
-        rows.append({"claim": t.claim, "experiment": CLAIMS[t.claim][0], "test": t.test, "quantity": t.quantity,
-                     "estimate": r["mean"], "low": r["low"], "high": r["high"], "n_seeds": r["n"],
-                     "mean_a": r["mean_a"], "mean_b": r["mean_b"], "criterion": _criterion(t),
-                     "outcome": r["outcome"]})
-    return pd.DataFrame(rows)
-
-
-def claim_values(table: pd.DataFrame) -> dict:
-    """Values to glue: test_<id> (the estimate), _low, _high, _outcome; claim_<n> (`claim_outcome`
-    of its tests) and claim_<n>_set_aside (the ids of its uninformative tests, or "none")."""
-    out = {}
-    for r in table.itertuples():
-        out.update({f"test_{r.test}": r.estimate, f"test_{r.test}_low": r.low, f"test_{r.test}_high": r.high,
-                    f"test_{r.test}_outcome": r.outcome})
-    for claim, part in table.groupby("claim"):
-        out[f"claim_{claim}"] = claim_outcome(part["outcome"])
-        aside = part.loc[part["outcome"] == "uninformative", "test"].tolist()
-        out[f"claim_{claim}_set_aside"] = ", ".join(aside) if aside else "none"
-    return plain(out)
-
-
-def claims_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The claims table for reading: the claim's words and outcome once, each test's estimate with
-    its interval and its outcome."""
-    outcomes = {c: claim_outcome(p["outcome"]) for c, p in table.groupby("claim")}
-    signed = [t.b is not None for t in TESTS if t.test in set(table["test"])]
-    out = table.assign(
-        claim=[f"{CLAIMS[c][0]} ({outcomes[c]}): {CLAIMS[c][1]}" for c in table["claim"]],
-        estimate=[interval_text(*v, signed=s) for v, s in zip(table[["estimate", "low", "high"]].to_numpy(), signed)])
-    out.loc[out["claim"].duplicated(), "claim"] = ""
-    out = out.rename(columns={"estimate": "estimate [95% CI]", "outcome": "test outcome"})
-    return out[["test", "claim", "quantity", "estimate [95% CI]", "criterion", "test outcome"]].set_index("test")
+from .results import CHANCE, MissingSetting, base_size, interval
 
 
 # ---------------------------------------------------------------- the verdict
@@ -185,12 +77,6 @@ ANSWER_WORDS = {  # answer -> how the result stands to Xue et al.'s prediction t
 WANG_WORDS = {  # image-only minus CLIP worst-group outcome -> how the result stands to Wang et al.
     "supported": "runs against", "contradicted": "agrees with", "inconclusive": "is consistent with",
     "uninformative": "cannot speak to", NOT_RUN: "cannot speak to"}
-
-
-def plain(values: dict) -> dict:
-    """The dict with numpy scalars turned into Python ones: myst-nb glues a value's repr, and
-    `{glue:text}` formats only a repr that parses as a number ("0.5", not "np.float64(0.5)")."""
-    return {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
 
 
 @dataclass(frozen=True)
@@ -336,6 +222,30 @@ def _baselines(df: pd.DataFrame, roles: dict) -> dict:
     return {key: Estimate.of(r) for key, r in out.items()}
 
 
+def _declared_test(df: pd.DataFrame) -> tuple:
+    """The primary test (`design.PRIMARY`, the bias x caption interaction), the averaged caption
+    effect under strong bias it is built on, the three answers, and the Holm-corrected per-level
+    family (`dualenc.analysis.primary`)."""
+    effect, inter = primary.averaged_effect(df), primary.interaction(df)
+    family = primary.level_family(df)
+    informative = family[family["outcome"] != "uninformative"]
+    held = informative[informative["holm_outcome"] != "inconclusive"]
+    words = primary.answers(effect, inter)
+    phrases = {"help_answer": words["help"], "hurt_answer": words["hurt"], "bias_answer": words["bias"],
+               "primary_p": inter["p"], "strong_effect_p": effect["p"],
+               "strong_levels": ", ".join(f"{b:g}" for b in design.PRIMARY.levels),
+               "family_n": len(informative), "family_n_held": len(held),
+               "family_min_p_holm": float(informative["p_holm"].min()) if len(informative) else math.nan,
+               "family_n_uncorrected": int((informative["p"] < primary.ALPHA).sum()),
+               "family_floor_levels": ", ".join(f"{b:g}" for b in family.loc[family["outcome"] == "uninformative",
+                                                                              "bias"]) or "none"}
+    top = informative.iloc[-1] if len(informative) else None     # the highest level off the floor
+    phrases.update({"family_top_bias": math.nan if top is None else float(top["bias"]),
+                    "family_top_a": math.nan if top is None else float(top["mean_a"]),
+                    "family_top_b": math.nan if top is None else float(top["mean_b"])})
+    return {"primary": Estimate.of(inter, arms=True), "strong_effect": Estimate.of(effect, arms=True)}, phrases
+
+
 def verdict(df: pd.DataFrame) -> Verdict:
     """Every number, outcome and sentence the sweep page's prose uses (`Verdict.glue_values`).
 
@@ -353,6 +263,13 @@ def verdict(df: pd.DataFrame) -> Verdict:
     - ds_<small|large|scale>_<orig|strong>, ds_sizes, ds_small_n, ds_large_n, ds_changes, ds_sentence;
     - bias_<variant> (strong minus unbiased, claimed lower), io_<role>_wga, io_<role>_avg_minus_wga,
       vs_io_<pairwise_desc|clip_desc|clip_und>_<role>; templates_<unbiased|orig>;
+    - the declared test (`primary`): primary (the interaction; _a and _b the caption effect under
+      strong bias and at bias 0), strong_effect (the caption effect averaged over the strong-bias
+      levels), primary_p, strong_effect_p, help_answer, hurt_answer, bias_answer, strong_levels,
+      family_n, family_n_held (per-level tests that stay decided after Holm's correction),
+      family_n_uncorrected, family_min_p_holm, family_floor_levels (both arms at the floor), and
+      family_top_bias with the arms' worst-group accuracy there (family_top_a, family_top_b): the
+      highest level off the floor;
     - answer (`answer`), answer_sentence, xue_phrase, wang_phrase.
     """
     roles = bias_roles(df)
@@ -368,6 +285,9 @@ def verdict(df: pd.DataFrame) -> Verdict:
     the_answer = answer(tables["cap"], [roles["orig"], roles["strong"]])
     phrases["answer_sentence"] = " ".join(phrases[f"cap_{role}_sentence"] for role in ("orig", "strong")
                                           if role == "orig" or roles["strong"] != roles["orig"])
+    comparisons_, declared = _declared_test(df)
+    comparisons.update(comparisons_)
+    phrases.update(declared)
     phrases["xue_phrase"] = ANSWER_WORDS[the_answer]
     phrases["wang_phrase"] = WANG_WORDS[comparisons["vs_io_clip_und_orig"].outcome]
     return Verdict(_facts(df, roles), _levels(df, roles), comparisons, phrases, the_answer)

@@ -16,8 +16,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ...design import ARMS, QUESTION, arm_tables
-from ...metric_registry import label_of
-from ...analysis.results import CHANCE, arm_label, at_size, bounds
+from ...metric_registry import chance_of, label_of
+from ...analysis.results import arm_label, at_size, bounds
 from .style import STYLE
 
 # probe-metric suffix -> (label, colour, line style) of the reference probes drawn beside a probe
@@ -35,10 +35,12 @@ def _series(summary: pd.DataFrame, arm: str, metric: str, levels: list) -> tuple
 
 
 def _finish_panel(ax, metric: str) -> None:
-    """Title, chance line (accuracies, fixed 0..1 axis) or zero line (the rest)."""
-    if "acc" in metric:
-        ax.axhline(CHANCE, color="0.35", ls="--", lw=1.1, zorder=0.5, label="chance")
-        ax.set_ylim(-0.02, 1.04)
+    """Title, chance line (a measure with a chance level: fixed axis over its range) or zero line."""
+    chance = chance_of(metric)
+    if chance is not None:
+        ax.axhline(chance, color="0.35", ls="--", lw=1.1, zorder=0.5, label="chance")
+        lo, hi = bounds(metric)
+        ax.set_ylim(lo - 0.02 * (hi - lo), hi + 0.04 * (hi - lo))
     else:
         ax.axhline(0.0, color="0.35", ls=":", lw=1.1, zorder=0.5)
     ax.set_title(label_of(metric), fontsize=12)
@@ -274,8 +276,8 @@ def plot_calibration(table, metric: str = "val_average_acc", chosen: dict | None
             ax.set_xlabel("optimizer steps", fontsize=9)
             ax.set_title(candidate, fontsize=9.5)
         for row in axes:
-            row[0].set_ylabel(("average" if "average" in metric else "worst-group")
-                              + " accuracy\n(validation, bias 0)", fontsize=9)
+            row[0].set_ylabel(label_of(metric).replace("validation accuracy, ", "") + "\n(validation, bias 0)",
+                              fontsize=9)
         handles, labels = axes[0][0].get_legend_handles_labels()
         for ax in list(axes.flat)[1:len(candidates)]:
             for h, l in zip(*ax.get_legend_handles_labels()):
