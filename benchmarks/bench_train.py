@@ -14,7 +14,7 @@ In one run, on `ExperimentConfig()`'s model, batch and loss (see benchmarks/READ
   2. torch's matmul throughput at the model's own matmul shapes (fp32 and bf16) and the share of it
      each path reaches;
   3. today's path against open_clip's towers of the same size (and timm's ViT, when installed);
-  4. the wall time of exp1 over 5 seeds (`dualenc.study.run_group`), split into its parts.
+  4. the wall time of exp1 over 5 seeds (`dualenc.runs.study.run_group`), split into its parts.
 With --time-to-target, instead: seconds until the slowest arm reaches the convergence bar on
 bias-0 validation, old protocol against new (`time_to_target.py`), key `time_to_target_speedup`.
 """
@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 sys.path.insert(0, str(Path(__file__).resolve().parent))      # the helper modules beside this file
 
 from dualenc.config import ExperimentConfig  # noqa: E402
-from dualenc.model import count_parameters  # noqa: E402
-from dualenc.sweep import MAX_MODELS  # noqa: E402
-from dualenc.train import compiles, train_group  # noqa: E402
+from dualenc.model.towers import count_parameters  # noqa: E402
+from dualenc.runs.sweep import MAX_MODELS  # noqa: E402
+from dualenc.model.train import compiles, train_group  # noqa: E402
 from machine import CpuMonitor, environment, pct, wait_for_idle  # noqa: E402
 from matmul_peak import matmul_peak  # noqa: E402
 from references import reference_models  # noqa: E402
@@ -175,7 +175,7 @@ def analytic_flops(config: ExperimentConfig, n_captions: int, vocab_size: int) -
             out[f"{prefix}.{name}"] = n_seq * depth * f
 
     n_patches = (S // v.patch_size) ** 2
-    if v.stem == "conv":   # 3x3 stride-2 convolutions, then 1x1 (dualenc.model.StackedConvStem)
+    if v.stem == "conv":   # 3x3 stride-2 convolutions, then 1x1 (dualenc.model.towers.StackedConvStem)
         halvings = int(math.log2(v.patch_size))
         channels = [3] + [max(8, v.width >> (halvings - 1 - i)) for i in range(halvings)] + [v.width]
         side = S
@@ -250,9 +250,9 @@ def summarize_paths(paths: list, rates: dict, flops_per_model: int, peaks: dict)
 
 # ----------------------------------------------------------------------------- whole experiment
 
-EXPERIMENT_PARTS = {"data build": ("dualenc.data", "build_dataset"), "train": ("dualenc.train", "train_group"),
-                    "evaluate": ("dualenc.evaluate", "evaluate"), "save": ("dualenc.study", "save_run"),
-                    "load": ("dualenc.study", "load_run")}
+EXPERIMENT_PARTS = {"data build": ("dualenc.data.datasets", "build_dataset"), "train": ("dualenc.model.train", "train_group"),
+                    "evaluate": ("dualenc.runs.evaluate", "evaluate"), "save": ("dualenc.runs.study", "save_run"),
+                    "load": ("dualenc.runs.study", "load_run")}
 
 
 @contextlib.contextmanager
@@ -283,7 +283,7 @@ def timing_calls(targets: dict):
 @contextlib.contextmanager
 def data_cache(folder):
     """With a folder: $DUALENC_DATA_CACHE there and the in-process image cache emptied (images rendered)."""
-    import dualenc.data as data_module
+    import dualenc.data.datasets as data_module
 
     saved = os.environ.get("DUALENC_DATA_CACHE")
     if folder:
@@ -301,7 +301,7 @@ def data_cache(folder):
 def time_experiment(name: str, seeds: int, steps, cold_data: bool) -> dict:
     """Wall time of `run_group` on the experiment over seeds 0..seeds-1 in a fresh temporary run store,
     split into data build, train (train_group), evaluate, save and load."""
-    from dualenc.study import get_experiment, run_group
+    from dualenc.runs.study import get_experiment, run_group
 
     configs = [get_experiment(name).replace(seed=s, **({"steps": steps} if steps else {})) for s in range(seeds)]
     with tempfile.TemporaryDirectory(prefix="bench_exp_") as tmp, data_cache(f"{tmp}/data" if cold_data else None), \
@@ -420,7 +420,7 @@ def print_reference(report: dict) -> None:
 
 def print_experiment(exp: dict) -> None:
     parts = exp["parts_s"]
-    print(f"\n4. {exp['experiment']} over {exp['seeds']} seed(s): dualenc.study.run_group in a fresh run store "
+    print(f"\n4. {exp['experiment']} over {exp['seeds']} seed(s): dualenc.runs.study.run_group in a fresh run store "
           f"(data cache {'cold' if exp['cold_data'] else 'as found'}): {exp['wall_s']:.2f} s wall")
     print(f"  data build {parts['data build']:.2f} s | train {parts['train']:.2f} s ({exp['seeds']} models x "
           f"{exp['steps']} steps, {exp['precision']}, {'compiled' if exp['compile'] else 'eager'}: "

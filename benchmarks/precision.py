@@ -22,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from dualenc.metrics import mean_ci  # noqa: E402
+from dualenc.runs.metrics import mean_ci  # noqa: E402
 from dualenc.design import ORIGINAL_EXPERIMENTS  # noqa: E402
-from dualenc.study import get_experiment, run_group  # noqa: E402
+from dualenc.runs.study import get_experiment, run_group  # noqa: E402
 
 MEASURES = ("average_acc", "worst_group_acc")
 

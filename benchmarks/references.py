@@ -2,7 +2,7 @@
 TextTransformer, and timm's VisionTransformer with our text tower. Neither library is a project
 dependency; each loader returns (None, why) when it is missing.
 
-The reference models are single models (K = 1) behind the interface `dualenc.train.batch_loss`
+The reference models are single models (K = 1) behind the interface `dualenc.model.train.batch_loss`
 uses: inputs and outputs carry a leading model dimension of size 1.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dualenc.config import ExperimentConfig
-from dualenc.model import TextEncoder
+from dualenc.model.towers import TextEncoder
 
 INSTALL_HINT = ("pip install --no-deps --target /tmp/openclip_pkgs open_clip_torch, then run with "
                 "PYTHONPATH=/tmp/openclip_pkgs")

@@ -1,7 +1,7 @@
 """Time to a converged model: wall seconds until the slowest arm reaches the convergence bar on the
 balanced validation set at bias 0, the old protocol against the new, in one run.
 
-The bar is the calibration's (`dualenc.calibration`): mean validation average accuracy over the
+The bar is the calibration's (`dualenc.runs.calibration`): mean validation average accuracy over the
 calibration seeds >= AVERAGE_BAR and mean worst-group accuracy >= WORST_BAR. Each protocol's slowest
 arm is read from `results/calibration.csv` (the method with the largest converged budget, or the
 lowest accuracy at the largest budget where none converged). Its seeds train as one group on the
@@ -16,11 +16,11 @@ import time
 
 import pandas as pd
 
-from dualenc.calibration import (AVERAGE_BAR, CALIBRATION_SEEDS, METHODS, OLD_PROTOCOL, WORST_BAR,
+from dualenc.runs.calibration import (AVERAGE_BAR, CALIBRATION_SEEDS, METHODS, OLD_PROTOCOL, WORST_BAR,
                                  choose, converged_budget, validation_accuracy)
 from dualenc.config import ExperimentConfig
-from dualenc.data import build_dataset
-from dualenc.train import train_group
+from dualenc.data.datasets import build_dataset
+from dualenc.model.train import train_group
 
 OLD_LADDER = (2000, 4000, 8000)
 # the study's training before this protocol: a linear patch embedding, cosine schedule, eager bf16

@@ -1,4 +1,4 @@
-"""The training step bench_train.py times: `dualenc.train.train_group`'s loop body, on prepared data.
+"""The training step bench_train.py times: `dualenc.model.train.train_group`'s loop body, on prepared data.
 
 `Workload` is train_group's setup for K models (seeds 0..K-1) on synthetic training sets shaped like
 the default one; `Contender` is its loop body (LR schedule, gather and augment, `batch_loss` or the
@@ -12,13 +12,13 @@ import time
 import numpy as np
 import torch
 
-from dualenc.captions import training_captions
+from dualenc.data.captions import training_captions
 from dualenc.config import GROUPS, ExperimentConfig
-from dualenc.data import Dataset, Split, vocabulary_texts
-from dualenc.model import stack_models
-from dualenc.tokenizer import Tokenizer
-from dualenc.batches import GroupData, step_function
-from dualenc.train import _autocast, _parameter_groups, build_model, lr_factor
+from dualenc.data.datasets import Dataset, Split, vocabulary_texts
+from dualenc.model.towers import stack_models
+from dualenc.data.tokenizer import Tokenizer
+from dualenc.model.batches import GroupData, step_function
+from dualenc.model.train import _autocast, _parameter_groups, build_model, lr_factor
 
 DEVICE = torch.device("cpu")
 SCHEDULE = (10_000, 1_000)  # LR schedule (total, warm-up steps): the value does not change the speed

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .config import CAPTION_MODES, LOSSES, ConfigError, ExperimentConfig, config_hash, from_dict
 from .design import ORIGINAL_EXPERIMENTS
-from .sweep import MAX_MODELS
+from .runs.sweep import MAX_MODELS
 
 # Flags of `dualenc run` that map straight onto config fields (flag -> field).
 RUN_FLAGS = {
@@ -36,7 +36,7 @@ def _parse_value(text: str):
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    from .study import get_experiment
+    from .runs.study import get_experiment
 
     if args.experiment and args.config:
         raise ConfigError("give either an experiment name or --config, not both")
@@ -59,7 +59,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 
 def format_metrics(metrics: dict) -> str:
     """A two-column table of the run's metrics that the registry shows in the CLI, in its order."""
-    from .metric_registry import format_value, names
+    from .runs.metric_registry import format_value, names
 
     rows = [(name, format_value(name, metrics[name])) for name in names(shown_in="cli") if name in metrics]
     width = max(len(name) for name, _ in rows)
@@ -71,8 +71,8 @@ def format_metrics(metrics: dict) -> str:
 def format_seed_summary(records: list) -> str:
     """Mean and 95% interval (percentile bootstrap over seeds) of each number of the CLI's table
     that measures the model (not the data or the training run)."""
-    from .metric_registry import model_measures
-    from .metrics import bootstrap_ci
+    from .runs.metric_registry import model_measures
+    from .runs.metrics import bootstrap_ci
 
     keys = [k for k in model_measures(shown_in="cli") if all(k in r.metrics for r in records)]
     width = max(len(k) for k in keys)
@@ -85,9 +85,9 @@ def format_seed_summary(records: list) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .study import run_dir, run_experiment, run_group
-    from .sweep import group_configs
-    from .transfer import list_test_entries
+    from .runs.study import run_dir, run_experiment, run_group
+    from .runs.sweep import group_configs
+    from .runs.transfer import list_test_entries
 
     config = config_from_args(args)
     if args.seeds is not None and args.seeds < 1:
@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_transfers(path: Path, args: argparse.Namespace) -> None:
-    from .transfer import evaluate_on_folder
+    from .runs.transfer import evaluate_on_folder
 
     on_error = "warn" if args.skip_unreadable else "raise"
     for test_dir in args.test_dir or []:
@@ -123,7 +123,7 @@ def _print_transfers(path: Path, args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .study import runs_root
+    from .runs.study import runs_root
 
     path = Path(args.run_dir)
     if not path.is_dir() and (runs_root(args.runs) / args.run_dir).is_dir():
@@ -133,7 +133,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export_data(args: argparse.Namespace) -> int:
-    from .export import export_dataset
+    from .data.export import export_dataset
 
     config = config_from_args(args)
     report = export_dataset(config, args.out, force=args.force, progress=not args.quiet)
@@ -142,7 +142,7 @@ def cmd_export_data(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from .render import contact_sheet
+    from .data.render import contact_sheet
 
     config = ExperimentConfig()
     changes = {"image_size": args.image_size}
@@ -157,7 +157,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .study import DESCRIPTIONS, REGISTRY
+    from .runs.study import DESCRIPTIONS, REGISTRY
 
     for name, config in REGISTRY.items():
         print(f"{name}  {config_hash(config)}  {DESCRIPTIONS[name]}")
@@ -165,8 +165,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from .study import write_results
-    from .sweep import get_grid
+    from .runs.study import write_results
+    from .runs.sweep import get_grid
 
     runs = {config_hash(c) for c in get_grid(args.grid)} if args.grid else None
     table, paths = write_results(args.runs, args.out, runs=runs, merge=args.merge, mixed_code=args.mixed_code)
@@ -175,9 +175,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_mechanism(args: argparse.Namespace) -> int:
-    from .mechanism import collect_mechanism
-    from .study import write_table
-    from .sweep import get_grid
+    from .runs.mechanism import collect_mechanism
+    from .runs.study import write_table
+    from .runs.sweep import get_grid
 
     runs = {config_hash(c) for c in get_grid(args.grid)} if args.grid else None
     table = collect_mechanism(args.runs, runs=runs)
@@ -187,14 +187,14 @@ def cmd_mechanism(args: argparse.Namespace) -> int:
 
 
 def cmd_equivalence(args: argparse.Namespace) -> int:
-    from .equivalence import main
+    from .runs.equivalence import main
 
     return main(args.runs, args.per_arm, args.jobs, command=" ".join(["dualenc", *sys.argv[1:]]))
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .study import run_dir, run_status
-    from .sweep import get_grid, run_sweep
+    from .runs.study import run_dir, run_status
+    from .runs.sweep import get_grid, run_sweep
 
     configs = get_grid(args.grid)
     if args.list:

@@ -32,7 +32,7 @@ class Arm:
     marker: str = "o"              # the loss's
     core: bool = False             # trained first, at the key levels (the question's arms and controls)
     curve: bool = False            # then through every level of the bias curve
-    calibrated: bool = False       # its budget is checked by the calibration (`dualenc.calibration`)
+    calibrated: bool = False       # its budget is checked by the calibration (`dualenc.runs.calibration`)
 
     @property
     def variant(self) -> str:

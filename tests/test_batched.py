@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from dualenc.data import build_dataset
-from dualenc.study import is_done, load_run, run_dir, run_group
-from dualenc.sweep import group_configs, run_sweep
-from dualenc.batches import streams as _streams
-from dualenc.train import train, train_group
+from dualenc.data.datasets import build_dataset
+from dualenc.runs.study import is_done, load_run, run_dir, run_group
+from dualenc.runs.sweep import group_configs, run_sweep
+from dualenc.model.batches import streams as _streams
+from dualenc.model.train import train, train_group
 
 
 def _datasets(configs):
@@ -69,7 +69,7 @@ def test_batched_run_is_bitwise_deterministic(tiny, tmp_path):
 
 
 def test_sweep_interrupted_mid_group_resumes_without_loss_or_duplicates(tiny, tmp_path, monkeypatch):
-    import dualenc.study as study
+    import dualenc.runs.study as study
 
     configs = [tiny(seed=s, steps=10) for s in range(4)]
     real_save, saved = study.save_run, []

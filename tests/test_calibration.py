@@ -4,9 +4,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dualenc import calibration
+from dualenc.runs import calibration
 from dualenc.config import ExperimentConfig
-from dualenc.metric_registry import names
+from dualenc.runs.metric_registry import names
 
 TABLE = Path(__file__).resolve().parents[1] / "results" / "calibration.csv"
 

@@ -6,7 +6,7 @@ import pytest
 from types import SimpleNamespace
 
 from dualenc.cli import format_metrics, format_seed_summary, main
-from dualenc.metric_registry import names
+from dualenc.runs.metric_registry import names
 
 
 def test_run_prints_metrics_table_and_directory(tmp_path, capsys):

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from dualenc.config import config_hash
-from dualenc.replication import replicate, tolerances
-from dualenc.study import run_group
-from dualenc.sweep import default_grid, group_configs
+from dualenc.runs.replication import replicate, tolerances
+from dualenc.runs.study import run_group
+from dualenc.runs.sweep import default_grid, group_configs
 
 TABLE = Path(__file__).resolve().parents[1] / "results" / "default.csv"
 

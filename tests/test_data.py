@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dualenc.captions import DESCRIPTIVE, caption_attributes, consistency
+from dualenc.data.captions import DESCRIPTIVE, caption_attributes, consistency
 from dualenc.config import DataConfig, GROUP_NAMES, GROUPS, group_name
-from dualenc.data import build_dataset, list_image_entries, read_image_entries, split_user_entries
+from dualenc.data.datasets import build_dataset, list_image_entries, read_image_entries, split_user_entries
 
 
 def load_image_entries(root, size, on_error="raise"):
-    """A folder or manifest of images as one Split (what `dualenc.data` reads user images with)."""
+    """A folder or manifest of images as one Split (what `dualenc.data.datasets` reads user images with)."""
     return read_image_entries(list_image_entries(root), size, on_error)[0]
-from dualenc.tokenizer import Tokenizer
+from dualenc.data.tokenizer import Tokenizer
 
 SMALL = dict(n_train_per_group=48, n_val_per_group=4, n_test_per_group=4, image_size=32)
 

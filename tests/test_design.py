@@ -13,8 +13,8 @@ from dualenc import design  # noqa: E402
 from dualenc.book import plots  # noqa: E402
 from dualenc.analysis import results, verdicts  # noqa: E402
 from dualenc.config import config_hash  # noqa: E402
-from dualenc.study import REGISTRY  # noqa: E402
-from dualenc.sweep import default_grid, group_configs  # noqa: E402
+from dualenc.runs.study import REGISTRY  # noqa: E402
+from dualenc.runs.sweep import default_grid, group_configs  # noqa: E402
 from test_results import synthetic_table  # noqa: E402
 
 DUMMY = design.Arm("pairwise_dummy", "a quarter descriptive", "pairwise", "descriptive", 0.25, colour="#000000",

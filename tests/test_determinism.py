@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dualenc.study import run_experiment
+from dualenc.runs.study import run_experiment
 
 TESTS = Path(__file__).resolve().parent
 
@@ -17,7 +17,7 @@ import sys, torch
 sys.path.insert(0, {tests!r})
 from conftest import tiny_config
 torch.set_num_threads({threads})
-from dualenc.study import run_experiment
+from dualenc.runs.study import run_experiment
 run_experiment(tiny_config(steps=40, loss={loss!r}, **{{"model.vision.stem": {stem!r}}}), root={root!r}, progress=False)
 """
 

@@ -1,12 +1,12 @@
-"""dualenc.equivalence: a code change is declared to train like the stored runs only after they are
+"""dualenc.runs.equivalence: a code change is declared to train like the stored runs only after they are
 trained again bitwise; then they stay done. A run that differs stops the declaration."""
 import pandas as pd
 import pytest
 import torch
 
-from dualenc import equivalence, provenance
+from dualenc.runs import equivalence, provenance
 from dualenc.config import ConfigError
-from dualenc.study import MODEL, run_dir, run_group, run_status
+from dualenc.runs.study import MODEL, run_dir, run_group, run_status
 
 NEW_CODE = "0123456789ab"
 
@@ -19,7 +19,7 @@ def stored(tiny, tmp_path, monkeypatch):
     run_group(configs, root=root, progress=False)
     monkeypatch.setattr(provenance, "EQUIVALENCE_FILE", tmp_path / "equivalent_code.csv")
     old = provenance.code_digest()
-    monkeypatch.setattr("dualenc.provenance.code_digest", lambda: NEW_CODE)
+    monkeypatch.setattr("dualenc.runs.provenance.code_digest", lambda: NEW_CODE)
     return root, configs, old
 
 

@@ -1,13 +1,13 @@
-"""`dualenc.evaluate.evaluate` on tiny trained models, read through its output only: the metrics
+"""`dualenc.runs.evaluate.evaluate` on tiny trained models, read through its output only: the metrics
 agree with each other and with the per-image predictions, and the same seed gives the same numbers."""
 import numpy as np
 import pytest
 
 from conftest import tiny_config
 from dualenc.config import GROUP_NAMES, MAJORITY_GROUPS, MINORITY_GROUPS, group_name
-from dualenc.data import build_dataset
-from dualenc.evaluate import evaluate
-from dualenc.train import train
+from dualenc.data.datasets import build_dataset
+from dualenc.runs.evaluate import evaluate
+from dualenc.model.train import train
 
 STEPS = 24  # a few steps: the numbers need not be good, only consistent
 

@@ -14,8 +14,8 @@ import ipywidgets as widgets  # noqa: E402  (a test dependency: conftest names i
 from dualenc.book.explorer import explorer_views, run_summary_html, static_explorer  # noqa: E402
 from dualenc.book.explorer_live import NOT_RUN, STORED, TRAINED, LiveController, live_explorer  # noqa: E402
 from dualenc.config import GROUP_LABELS  # noqa: E402
-from dualenc.metric_registry import label_of, names  # noqa: E402
-from dualenc.study import is_done, run_dir, run_experiment  # noqa: E402
+from dualenc.runs.metric_registry import label_of, names  # noqa: E402
+from dualenc.runs.study import is_done, run_dir, run_experiment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -201,7 +201,7 @@ def test_run_summary_shows_the_registrys_panel_rows_with_labels(stored):
 
 
 def test_make_lab_opens_a_scratch_copy_that_finds_the_run_store(tmp_path, monkeypatch):
-    from dualenc.study import runs_root
+    from dualenc.runs.study import runs_root
 
     lab = load_lab()
     project = tmp_path / "project"                       # a stand-in project tree

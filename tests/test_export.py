@@ -5,13 +5,13 @@ import pytest
 from PIL import Image
 
 from dualenc.config import ConfigError, DataConfig, ExperimentConfig, GROUP_NAMES
-from dualenc.data import SPLITS, build_dataset, list_image_entries, read_image_entries, load_user_splits
+from dualenc.data.datasets import SPLITS, build_dataset, list_image_entries, read_image_entries, load_user_splits
 
 
 def load_image_entries(root, size, on_error="raise"):
-    """A folder or manifest of images as one Split (what `dualenc.data` reads user images with)."""
+    """A folder or manifest of images as one Split (what `dualenc.data.datasets` reads user images with)."""
     return read_image_entries(list_image_entries(root), size, on_error)[0]
-from dualenc.export import MANIFEST, MANIFEST_COLUMNS, export_dataset
+from dualenc.data.export import MANIFEST, MANIFEST_COLUMNS, export_dataset
 
 SMALL = {"image_size": 32, "n_train_per_group": 8, "n_val_per_group": 4, "n_test_per_group": 6}
 

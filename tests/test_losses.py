@@ -4,12 +4,12 @@ import torch
 import torch.nn.functional as F
 import pytest
 
-from dualenc.captions import DESCRIPTIVE
+from dualenc.data.captions import DESCRIPTIVE
 from dualenc.config import ANIMALS, BACKGROUNDS, GROUPS, group_name
-from dualenc.losses import CONTRASTIVE_LOSSES, classifier_loss
-from dualenc.model import stack_models
-from dualenc.tokenizer import Tokenizer
-from dualenc.train import CaptionTable, batch_loss, build_model
+from dualenc.model.losses import CONTRASTIVE_LOSSES, classifier_loss
+from dualenc.model.towers import stack_models
+from dualenc.data.tokenizer import Tokenizer
+from dualenc.model.train import CaptionTable, batch_loss, build_model
 
 # Four images, one per group; captions one per image (descriptive): targets = identity.
 ANIMAL = torch.tensor([0, 1, 0, 1])

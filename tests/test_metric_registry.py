@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from dualenc import metric_registry as registry
+from dualenc.runs import metric_registry as registry
 from dualenc.cli import format_metrics
 from dualenc.config import GROUP_LABELS, GROUP_NAMES
-from dualenc.data import build_dataset
-from dualenc.evaluate import RunOutputs, evaluate
+from dualenc.data.datasets import build_dataset
+from dualenc.runs.evaluate import RunOutputs, evaluate
 from dualenc.book.explorer import run_summary_html
-from dualenc.export import export_dataset
-from dualenc.metric_registry import (Metric, compute_metrics, format_value, get_metric, label_of, model_measures,
+from dualenc.data.export import export_dataset
+from dualenc.runs.metric_registry import (Metric, compute_metrics, format_value, get_metric, label_of, model_measures,
                                      names, register)
-from dualenc.train import train
+from dualenc.model.train import train
 
 SMALL = {"steps": 4, "n_train_per_group": 8, "n_val_per_group": 4, "n_test_per_group": 4}
 

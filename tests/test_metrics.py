@@ -1,4 +1,4 @@
-"""Hand-worked examples with known answers for dualenc.metrics."""
+"""Hand-worked examples with known answers for dualenc.runs.metrics."""
 import itertools
 import math
 
@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dualenc import metrics
+from dualenc.runs import metrics
 from dualenc.config import (ANIMALS, BACKGROUNDS, GROUP_NAMES, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS,
                             group_name)
-from dualenc.metrics import (accuracy_summary, bootstrap_ci, class_embeddings, group_accuracy, linear_probe,
+from dualenc.runs.metrics import (accuracy_summary, bootstrap_ci, class_embeddings, group_accuracy, linear_probe,
                              mean_ci, silhouettes, summarise_seeds, zero_shot_predict)
 
 

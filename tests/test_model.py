@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from dualenc.model import DualEncoder, ImageClassifier, member, stack_models
+from dualenc.model.towers import DualEncoder, ImageClassifier, member, stack_models
 
 VOCAB = 12
 

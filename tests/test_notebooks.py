@@ -169,7 +169,7 @@ def test_a_bad_parameter_fails_at_once_naming_it(tmp_path, bad, words):
 @pytest.mark.slow
 def test_template_scores_its_models_on_another_folder(tmp_path, runs):
     from dualenc.config import ExperimentConfig
-    from dualenc.export import export_dataset
+    from dualenc.data.export import export_dataset
 
     folder = tmp_path / "other"
     export_dataset(ExperimentConfig().replace(image_size=32, n_train_per_group=4, n_val_per_group=4,

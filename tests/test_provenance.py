@@ -6,17 +6,19 @@ import pandas as pd
 import pytest
 import torch
 
-from dualenc import provenance
+from dualenc.runs import provenance
 from dualenc.config import ConfigError
-from dualenc.study import collect, run_dir, run_experiment, run_group, run_status, write_results
-from dualenc.sweep import run_sweep
+from dualenc.runs.study import collect, run_dir, run_experiment, run_group, run_status, write_results
+from dualenc.runs.sweep import run_sweep
 
 
 def test_the_code_digest_covers_what_training_data_and_evaluation_import():
-    names = {f.name for f in provenance.code_files()}
-    assert {"train.py", "data.py", "evaluate.py", "losses.py", "model.py", "metrics.py", "metric_registry.py",
-            "captions.py", "tokenizer.py", "config.py", "render.py", "render_animals.py"} <= names
-    assert not names & {"cli.py", "study.py", "replication.py", "tables.py", "explorer.py"}
+    names = {f.relative_to(provenance.PACKAGE).as_posix() for f in provenance.code_files()}
+    assert {"model/train.py", "data/datasets.py", "runs/evaluate.py", "model/losses.py", "model/towers.py",
+            "runs/metrics.py", "runs/metric_registry.py", "data/captions.py", "data/tokenizer.py", "config.py",
+            "data/render.py", "data/render_animals.py", "data/__init__.py", "__init__.py"} <= names
+    assert not {n.rsplit("/", 1)[-1] for n in names} & {"cli.py", "study.py", "replication.py", "tables.py",
+                                                          "explorer.py", "design.py", "equivalence.py"}
 
 
 def test_the_code_digest_changes_with_one_byte_of_a_loss(tmp_path):
@@ -24,7 +26,7 @@ def test_the_code_digest_changes_with_one_byte_of_a_loss(tmp_path):
     shutil.copytree(provenance.PACKAGE, copy)
     files = [copy / f.relative_to(provenance.PACKAGE) for f in provenance.code_files()]
     assert provenance.files_digest(files, copy)[:12] == provenance.code_digest()
-    losses = copy / "losses.py"
+    losses = copy / "model" / "losses.py"
     losses.write_text(losses.read_text().replace("def ", "def  ", 1))
     assert provenance.files_digest(files, copy)[:12] != provenance.code_digest()
 
@@ -59,10 +61,10 @@ def test_a_run_of_other_code_is_stale_and_trained_again(tiny, tmp_path, monkeypa
     first = run_experiment(config, root=tmp_path, progress=False)
     path = run_dir(config, tmp_path)
     assert run_status(path) == "done"
-    monkeypatch.setattr("dualenc.train.train_group", _no_training)
+    monkeypatch.setattr("dualenc.model.train.train_group", _no_training)
     assert run_experiment(config, root=tmp_path, progress=False).metrics == first.metrics  # reused
 
-    monkeypatch.setattr("dualenc.provenance.code_digest", lambda: "0123456789ab")  # the code changed
+    monkeypatch.setattr("dualenc.runs.provenance.code_digest", lambda: "0123456789ab")  # the code changed
     assert run_status(path) == "stale"
     kept = run_group([config], root=tmp_path, progress=False, retrain_stale=False)[0]
     assert kept.metrics == first.metrics
@@ -71,7 +73,7 @@ def test_a_run_of_other_code_is_stale_and_trained_again(tiny, tmp_path, monkeypa
     with pytest.raises(AssertionError, match="a run was trained"), pytest.warns(UserWarning, match="other code"):
         run_experiment(config, root=tmp_path, progress=False)
     monkeypatch.undo()
-    monkeypatch.setattr("dualenc.provenance.code_digest", lambda: "0123456789ab")
+    monkeypatch.setattr("dualenc.runs.provenance.code_digest", lambda: "0123456789ab")
     with pytest.warns(UserWarning, match="made by other code"):
         again = run_experiment(config, root=tmp_path, progress=False)
     assert json.loads((again.path / "training.json").read_text())["code_digest"] == "0123456789ab"

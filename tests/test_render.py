@@ -3,9 +3,9 @@ import pytest
 from PIL import Image
 from scipy.stats import ks_2samp
 
-from dualenc import render, render_animals, render_backgrounds, render_palette
+from dualenc.data import render, render_animals, render_backgrounds, render_palette
 from dualenc.config import GROUPS, DataConfig
-from dualenc.render import MIN_CONTRAST, animal_contrast, contact_sheet, edge_contrast, render_image
+from dualenc.data.render import MIN_CONTRAST, animal_contrast, contact_sheet, edge_contrast, render_image
 
 DATA = DataConfig()
 

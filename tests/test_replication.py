@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dualenc import provenance, replication
+from dualenc.runs import provenance, replication
 from dualenc.analysis import tables
-from dualenc.replication import METRICS, SPREAD_TABLE, replicate, spread_summary, tolerances
+from dualenc.runs.replication import METRICS, SPREAD_TABLE, replicate, spread_summary, tolerances
 
 RUNS = [f"run{k}" for k in range(5)]
 

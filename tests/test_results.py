@@ -29,7 +29,7 @@ from dualenc.analysis import claims as CL  # noqa: E402
 from dualenc.analysis import verdicts as V  # noqa: E402
 from dualenc.design import ARMS, arm_tables  # noqa: E402
 from dualenc.config import GROUP_NAMES  # noqa: E402
-from dualenc.metrics import accuracy_summary, mean_ci  # noqa: E402
+from dualenc.runs.metrics import accuracy_summary, mean_ci  # noqa: E402
 
 BIAS_LEVELS = (0.0, 0.25, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
 FEW_LEVELS = (0.0, 0.5, 0.75, 0.9, 1.0)           # the losses and data-size families
@@ -550,7 +550,7 @@ def test_sweep_notebook_runs_on_the_ci_grid(tmp_path):
     import nbformat
     from test_notebooks import NOTEBOOKS, glued, referenced_glue_keys
 
-    from dualenc.sweep import ci_grid
+    from dualenc.runs.sweep import ci_grid
 
     def run(name):
         papermill.execute_notebook(str(NOTEBOOKS / "sweep.ipynb"), str(tmp_path / name), kernel_name="python3",

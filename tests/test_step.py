@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from dualenc.batches import augment, batch_images
+from dualenc.model.batches import augment, batch_images
 from dualenc.config import ConfigError, ExperimentConfig
-from dualenc.data import build_dataset
-from dualenc.model import DualEncoder, member, stack_models
-from dualenc.study import run_group
-from dualenc.train import AUTO_COMPILE_MODEL_STEPS, compiles, group_key, lr_factor, train_group
+from dualenc.data.datasets import build_dataset
+from dualenc.model.towers import DualEncoder, member, stack_models
+from dualenc.runs.study import run_group
+from dualenc.model.train import AUTO_COMPILE_MODEL_STEPS, compiles, group_key, lr_factor, train_group
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
@@ -118,7 +118,7 @@ import sys, torch
 sys.path.insert(0, {tests!r})
 from conftest import tiny_config
 torch.set_num_threads(1)
-from dualenc.study import run_group
+from dualenc.runs.study import run_group
 configs = [tiny_config(steps=12, compile=True, seed=s) for s in (0, 1)]
 records = run_group(configs, root={root!r}, progress=False)
 print(records[1].path)

@@ -4,7 +4,7 @@ import pytest
 
 from dualenc.config import ConfigError, config_hash
 from dualenc.design import ORIGINAL_EXPERIMENTS
-from dualenc.study import (DESCRIPTIONS, DONE, MODEL, REGISTRY, check_stored_model, collect,
+from dualenc.runs.study import (DESCRIPTIONS, DONE, MODEL, REGISTRY, check_stored_model, collect,
                            get_experiment, is_done, load_model, run_dir, run_experiment)
 
 
@@ -34,7 +34,7 @@ def test_run_store_writes_every_file_and_reuses_finished_runs(tiny, tmp_path, mo
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
-    monkeypatch.setattr("dualenc.train.train", no_training)
+    monkeypatch.setattr("dualenc.model.train.train", no_training)
     again = run_experiment(config, root=tmp_path, progress=False)
     assert again.metrics == record.metrics
 

@@ -11,8 +11,8 @@ import pytest
 
 from dualenc.config import ExperimentConfig, config_hash, to_json
 from dualenc.design import (ARMS, BIAS_LEVELS, BLOCKS, DATA_SIZES, LEVEL_SETS, ORIGINAL_BIAS, SEEDS, STRONG_BIAS)
-from dualenc.study import DONE, collect, is_done, load_run, run_dir
-from dualenc.sweep import ci_grid, default_grid, run_sweep
+from dualenc.runs.study import DONE, collect, is_done, load_run, run_dir
+from dualenc.runs.sweep import ci_grid, default_grid, run_sweep
 
 LOSS_BIAS_LEVELS = SIZE_BIAS_LEVELS = LEVEL_SETS["few"]
 VARIABILITY_BIAS_LEVELS = LEVEL_SETS["variability"]
@@ -69,7 +69,7 @@ def test_grid_runs_whole_comparisons_first():
 def test_batches_run_in_the_grids_order_across_models():
     """The image-only baseline (another model, so other batches) trains with the core arms at the
     key levels, not after every pairwise batch."""
-    from dualenc.sweep import group_configs
+    from dualenc.runs.sweep import group_configs
 
     grid = default_grid()
     position = {config_hash(c): i for i, c in enumerate(grid)}
@@ -171,8 +171,8 @@ def test_collector_table_matches_a_golden_example(tmp_path):
 
 
 def test_a_table_grown_over_machines_keeps_old_rows_and_counts_them_done(tmp_path):
-    from dualenc.study import write_results
-    from dualenc.sweep import grid_results
+    from dualenc.runs.study import write_results
+    from dualenc.runs.sweep import grid_results
 
     a = ExperimentConfig(name="captions").replace(bias=0.75, seed=1)
     b = ExperimentConfig(name="captions").replace(bias=0.75, seed=2)
@@ -191,7 +191,7 @@ def test_a_table_grown_over_machines_keeps_old_rows_and_counts_them_done(tmp_pat
 
 
 def test_sweep_skips_runs_a_stored_table_already_holds(tmp_path, monkeypatch):
-    import dualenc.sweep as sweep
+    import dualenc.runs.sweep as sweep
 
     trained = []
     monkeypatch.setattr(sweep, "_run_group", lambda dicts, root, threads: trained.append(len(dicts)) or [])

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from dualenc.data import build_dataset
-from dualenc.study import run_experiment
-from dualenc.tokenizer import Tokenizer
-from dualenc.train import CaptionTable, label_tensors, pair_targets, train
-from dualenc.data import vocabulary_texts
+from dualenc.data.datasets import build_dataset
+from dualenc.runs.study import run_experiment
+from dualenc.data.tokenizer import Tokenizer
+from dualenc.model.train import CaptionTable, label_tensors, pair_targets, train
+from dualenc.data.datasets import vocabulary_texts
 
 
 @pytest.mark.parametrize("captions, share, templates", [
@@ -48,6 +48,6 @@ def test_tiny_run_learns_above_chance(tiny, tmp_path, loss):
 def test_non_finite_loss_is_a_clear_error(tiny, monkeypatch):
     config = tiny(steps=12)
     dataset = build_dataset(config.data)
-    monkeypatch.setattr("dualenc.batches.batch_loss", lambda *a, **k: torch.tensor([float("nan")], requires_grad=True))
+    monkeypatch.setattr("dualenc.model.batches.batch_loss", lambda *a, **k: torch.tensor([float("nan")], requires_grad=True))
     with pytest.raises(FloatingPointError, match="non-finite loss.*step 0"):
         train(config, dataset, progress=False)

@@ -5,10 +5,10 @@ import pytest
 from conftest import tiny_config
 
 from dualenc.config import ConfigError, GROUP_NAMES
-from dualenc.export import export_dataset
-from dualenc.study import DONE, TOKENIZER, load_model, run_experiment
-from dualenc.metric_registry import get_metric, names
-from dualenc.transfer import TRANSFER_DIR, TRANSFER_SECTIONS, evaluate_on_folder, transfer_table
+from dualenc.data.export import export_dataset
+from dualenc.runs.study import DONE, TOKENIZER, load_model, run_experiment
+from dualenc.runs.metric_registry import get_metric, names
+from dualenc.runs.transfer import TRANSFER_DIR, TRANSFER_SECTIONS, evaluate_on_folder, transfer_table
 
 # metrics.json keys a transfer on the run's own test split must reproduce
 COMPARED = [f"{prefix}{key}" for prefix in ("", "zs_class_", "zs_pooled_")

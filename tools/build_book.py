@@ -240,11 +240,11 @@ def generate(profile: str, build_dir: Path, jobs: int, force: bool, cwd: Path) -
 
 def pretrain(page_params_list: list, cwd: Path) -> None:
     """Train the seeds of every page to render before the pages run, as one sweep over two worker
-    processes (`dualenc.sweep.run_sweep`; a page's seeds are one batch; stale runs trained again, as
+    processes (`dualenc.runs.sweep.run_sweep`; a page's seeds are one batch; stale runs trained again, as
     the pages would); the pages then load them."""
     from dualenc.book import notebook_helpers as nh
-    from dualenc.seed_runs import seed_configs
-    from dualenc.sweep import run_sweep
+    from dualenc.runs.seed_runs import seed_configs
+    from dualenc.runs.sweep import run_sweep
 
     configs = []
     for params in page_params_list:

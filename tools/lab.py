@@ -8,7 +8,7 @@
 
 The copy lives in _build/lab/ (git-ignored with the rest of _build/), so JupyterLab's autosave
 never touches the committed notebook, which is kept without outputs. The kernel starts in that
-folder; `dualenc.study.runs_root` finds the project root above it, so the explorer uses the
+folder; `dualenc.runs.study.runs_root` finds the project root above it, so the explorer uses the
 project's run store (runs/, or $DUALENC_RUNS). JupyterLab's root is the scratch folder itself.
 As root (in a container) `--allow-root` is passed, since Jupyter refuses to start otherwise.
 """

@@ -28,8 +28,8 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..metric_registry import label_of
-from ..metrics import mean_ci
+from ..runs.metric_registry import label_of
+from ..runs.metrics import mean_ci
 from ..design import ARMS, QUESTION
 from .results import MissingSetting, bounds, by_seed, interval, interval_text, paired_difference, select
 

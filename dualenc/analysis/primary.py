@@ -20,7 +20,7 @@ from scipy import stats
 
 from .. import design
 from ..design import PrimaryTest
-from ..metrics import mean_ci
+from ..runs.metrics import mean_ci
 from .comparisons import NOT_RUN, not_run, outcome
 from .results import MissingSetting, bounds, by_seed
 

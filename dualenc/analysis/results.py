@@ -24,9 +24,9 @@ import pandas as pd
 
 from ..config import config_hash
 from ..design import ARMS, arm_of
-from ..metric_registry import CHANCE, PROMPT_SECTIONS, model_measures, range_of
+from ..runs.metric_registry import CHANCE, PROMPT_SECTIONS, model_measures, range_of
 from ..config import GROUP_NAMES
-from ..metrics import accuracy_summary, bootstrap_ci, mean_ci, summarise_seeds
+from ..runs.metrics import accuracy_summary, bootstrap_ci, mean_ci, summarise_seeds
 
 PREFIXES = tuple(prefix for prefix, _, _ in PROMPT_SECTIONS.values())   # "", "zs_class_", "zs_pooled_"
 METRICS = tuple(model_measures())   # every number that measures a model, in registry order

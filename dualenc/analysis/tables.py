@@ -12,8 +12,8 @@ import pandas as pd
 from ..config import (GROUP_LABELS, GROUP_NAMES, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, DataConfig,
                      ExperimentConfig, group_name)
 from ..design import BIAS_LEVELS, ORIGINAL, ORIGINAL_BIAS, QUESTION
-from ..metric_registry import label_of, labels_of
-from ..metrics import accuracy_summary
+from ..runs.metric_registry import label_of, labels_of
+from ..runs.metrics import accuracy_summary
 
 # ---------------------------------------------------------------- the data
 
@@ -50,8 +50,8 @@ def caption_examples(modes: dict, n_per_group: int = 48, data_seed: int = 0) -> 
     `modes` maps a column title to DataConfig overrides, e.g. {"descriptive, share 0.5":
     {"captions": "descriptive", "descriptive_share": 0.5}}.
     """
-    from ..captions import training_captions
-    from ..data import image_seed
+    from ..data.captions import training_captions
+    from ..data.datasets import image_seed
 
     animal = np.repeat([a for a, _ in GROUPS], n_per_group)
     background = np.repeat([b for _, b in GROUPS], n_per_group)
@@ -105,7 +105,7 @@ def _with_group_means(metrics: dict) -> dict:
 def seed_summary(records: list) -> pd.DataFrame:
     """Index: metric; columns mean, low, high (95% percentile-bootstrap interval over seeds, as
     every level in the book: it stays inside the values' range), min, max."""
-    from ..metrics import bootstrap_ci
+    from ..runs.metrics import bootstrap_ci
 
     rows = {}
     table = [_with_group_means(r.metrics) for r in records]
@@ -135,7 +135,7 @@ def reading(records: list) -> dict:
     """Phrases for a notebook's reading of the seeds of one setting, decided by 95% Student-t
     intervals over the seeds, as every difference in the book (never from one run; with one seed
     nothing is claimed)."""
-    from ..metrics import mean_ci
+    from ..runs.metrics import mean_ci
 
     def sign(values) -> int:
         _, low, high = mean_ci(values)

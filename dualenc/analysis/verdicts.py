@@ -20,7 +20,7 @@ from .comparisons import (MEASURE_SETS, NOT_RUN, OUTCOMES, FLOOR_MARGIN, PAIRWIS
 from .. import design
 from . import primary
 from .claims import plain
-from ..metrics import N_RESAMPLES
+from ..runs.metrics import N_RESAMPLES
 from .results import CHANCE, MissingSetting, base_size, interval
 
 

@@ -1,6 +1,6 @@
 """The numbers of the sweep page's "why" section: what each caption arm's embeddings encode.
 
-From the mechanism table (`dualenc.mechanism`: caption similarities, the nearest caption of each
+From the mechanism table (`dualenc.runs.mechanism`: caption similarities, the nearest caption of each
 minority image) and the results table (silhouettes, probes), for the question's two arms
 (`design.QUESTION`) at no bias and at the original's bias. Levels get a percentile bootstrap
 interval over seeds; the one difference (descriptive minus "horse" / "camel" on how often the
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import design
-from ..metrics import bootstrap_ci
+from ..runs.metrics import bootstrap_ci
 from .comparisons import compare, not_run
 from .results import MissingSetting, interval
 

@@ -18,7 +18,7 @@ from . import plots
 from ..config import GROUP_NAMES, ConfigError, ExperimentConfig
 from .plots import figure_png, pca_panel
 from .run_summary import run_summary_html
-from ..study import RunRecord, is_done, load_run, run_dir, run_experiment
+from ..runs.study import RunRecord, is_done, load_run, run_dir, run_experiment
 
 SETTINGS = ("bias", "captions", "seed", "loss")   # what picks a run; the view controls only redraw
 STORED, NOT_RUN, TRAINED, INVALID = "stored", "not run", "trained", "invalid"

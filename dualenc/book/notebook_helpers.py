@@ -4,7 +4,7 @@ store and project paths, the registry's configs at a page's sizes, and glued fig
 Used by the notebooks in `notebooks/` and by tests/test_notebooks.py (which checks that PARAMETERS
 and parameter_defaults() equal the template's `parameters` cell); nothing in the package imports it.
 Tables are in `dualenc.analysis.tables`, figures in `dualenc.book.plots`, the book's quick profile in
-`dualenc.book.book_profile`, a setting's seeds in `dualenc.seed_runs`.
+`dualenc.book.book_profile`, a setting's seeds in `dualenc.runs.seed_runs`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from ..config import ConfigError, DataConfig, ExperimentConfig, TrainConfig, config_hash
 from .notebook_params import display_path
 from ..design import ORIGINAL_EXPERIMENTS, SEEDS
-from ..study import REGISTRY, get_experiment, project_root, runs_root
+from ..runs.study import REGISTRY, get_experiment, project_root, runs_root
 
 # ---------------------------------------------------------------- parameters of experiment.ipynb
 

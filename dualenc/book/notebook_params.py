@@ -55,7 +55,7 @@ def reject_unknown_parameters(history: Optional[Sequence[str]] = None) -> None:
 def display_path(path, root: Optional[Path] = None) -> str:
     """A path as a published page may show it: relative to the project root when inside it (so a
     page built on one machine shows no folder of that machine), else as given."""
-    from ..study import project_root
+    from ..runs.study import project_root
 
     path = Path(path)
     root = root or project_root()

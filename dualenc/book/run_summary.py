@@ -1,7 +1,7 @@
 """One run's metrics as a small HTML table, for the static and the live explorer."""
 from __future__ import annotations
 
-from ..metric_registry import format_value, label_of, names
+from ..runs.metric_registry import format_value, label_of, names
 
 
 def run_summary_html(record, compact: bool = False) -> str:

@@ -48,7 +48,7 @@ def sample_training_images(data: DataConfig, per_group: int = 6) -> tuple[np.nda
 
     The images are the run's own training split (`data.build_dataset`, after `data.apply_bias`).
     """
-    from ...data import build_dataset
+    from ...data.datasets import build_dataset
 
     train = build_dataset(data).train
     counts = train.group_counts()

@@ -1,5 +1,5 @@
 """Why the arms differ: their caption embeddings, and which caption a minority image is nearest to
-(`dualenc.mechanism`'s table)."""
+(`dualenc.runs.mechanism`'s table)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -10,8 +10,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ...design import ARMS
-from ...mechanism import PROMPTS
-from ...metrics import bootstrap_ci
+from ...runs.mechanism import PROMPTS
+from ...runs.metrics import bootstrap_ci
 from ...analysis.results import arm_label
 from .style import STYLE
 

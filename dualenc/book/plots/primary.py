@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 import matplotlib.pyplot as plt
 
 from ...design import PrimaryTest
-from ...metric_registry import label_of
+from ...runs.metric_registry import label_of
 from .style import STYLE
 
 HOLM_COLOURS = {"supported": "#029e73", "contradicted": "#d55e00", "inconclusive": "0.35", "uninformative": "0.35"}

@@ -7,7 +7,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ...metric_registry import label_of
+from ...runs.metric_registry import label_of
 from .style import STYLE
 
 ACCURACIES = ("average_acc", "worst_group_acc", "probe_animal_acc", "probe_background_acc")

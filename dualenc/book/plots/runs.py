@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ...config import GROUP_NAMES
-from ...metric_registry import CHANCE
+from ...runs.metric_registry import CHANCE
 from .style import GROUP_COLOURS, GROUP_LABELS, STYLE, new_axes
 
 

@@ -16,7 +16,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ...design import ARMS, QUESTION, arm_tables
-from ...metric_registry import chance_of, label_of
+from ...runs.metric_registry import chance_of, label_of
 from ...analysis.results import arm_label, at_size, bounds
 from .style import STYLE
 

@@ -20,12 +20,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .config import ExperimentConfig
-from .data import build_dataset
-from .design import ARMS
+from ..config import ExperimentConfig
+from ..data.datasets import build_dataset
+from ..design import ARMS
 from .evaluate import RunOutputs
 from .metric_registry import compute_metrics
-from .train import train_group
+from ..model.train import train_group
 
 CALIBRATION_SEEDS = (1000, 1001, 1002)       # data draws apart from the study's seeds 0, 1, 2, ...
 BUDGETS = (500, 1000, 2000)
@@ -159,7 +159,7 @@ def matches_default(chosen: dict) -> bool:
 def read_calibration(path: str | Path = "results/calibration.csv") -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no calibration table at {path}: run `python -m dualenc.calibration` "
+        raise FileNotFoundError(f"no calibration table at {path}: run `python -m dualenc.runs.calibration` "
                                 "(it trains every candidate at bias 0 and writes it)")
     return pd.read_csv(path)
 
@@ -175,7 +175,7 @@ def write_calibration(path: str | Path = "results/calibration.csv", **kwargs) ->
 def main(argv: Optional[list] = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m dualenc.calibration", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dualenc.runs.calibration", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/calibration.csv", help="the table to write")
     parser.add_argument("--candidate", action="append", choices=sorted(CANDIDATES),
                         help="calibrate only this candidate (repeatable; default: all)")

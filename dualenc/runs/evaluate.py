@@ -15,12 +15,12 @@ import pandas as pd
 import torch
 
 from . import metrics
-from .captions import ZERO_SHOT_CLASS_PROMPTS, ZERO_SHOT_POOLED_PROMPTS
-from .config import ANIMALS, ExperimentConfig
-from .data import SPLITS, Dataset, Split
+from ..data.captions import ZERO_SHOT_CLASS_PROMPTS, ZERO_SHOT_POOLED_PROMPTS
+from ..config import ANIMALS, ExperimentConfig
+from ..data.datasets import SPLITS, Dataset, Split
 from .metric_registry import compute_metrics
-from .tokenizer import Tokenizer
-from .train import TrainResult, image_tensor
+from ..data.tokenizer import Tokenizer
+from ..model.train import TrainResult, image_tensor
 
 # Prompt set whose zero-shot accuracy is the headline, by training caption mode:
 # a model is asked in the words it was trained with.
@@ -159,7 +159,7 @@ class RunOutputs:
             embed("val"), getattr(val, target), embed("test"), getattr(test, target)))
 
     def _untrained_image_embeddings(self, split: str) -> np.ndarray:
-        from .train import build_model
+        from ..model.train import build_model
 
         untrained = self._once(("untrained",), lambda: build_model(self.config, len(self.tokenizer))
                                .to(self.device).eval())

@@ -19,9 +19,9 @@ from typing import Iterable, Optional
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .config import ConfigError, ExperimentConfig, config_hash, from_dict
-from . import design
-from .design import LEVEL_SETS, ORIGINAL_BIAS, SEEDS, Block
+from ..config import ConfigError, ExperimentConfig, config_hash, from_dict
+from .. import design
+from ..design import LEVEL_SETS, ORIGINAL_BIAS, SEEDS, Block
 from .study import clean_stale_staging, run_dir, run_status, runs_root, write_results
 
 MAX_MODELS = 5                                     # models per batch: on the CPU K = 5 is as fast as 10 (benchmarks/README.md)
@@ -98,7 +98,7 @@ def group_configs(configs: list, max_models: int = MAX_MODELS) -> list:
     key; the batches in the order of their first config, so that a sweep runs the grid's order
     across keys too (the image-only baseline and CLIP between the pairwise loss's batches, not after
     them); user-image configs alone."""
-    from .train import group_key
+    from ..model.train import group_key
 
     if not isinstance(max_models, int) or max_models < 1:
         raise ConfigError(f"max_models={max_models!r} is not allowed: expected an integer >= 1")

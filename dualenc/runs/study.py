@@ -18,9 +18,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, DataConfig, ExperimentConfig, config_hash, from_dict, minority_kept, to_json
+from ..config import ConfigError, DataConfig, ExperimentConfig, config_hash, from_dict, minority_kept, to_json
 from . import provenance
-from .design import ORIGINAL, ORIGINAL_BIAS, arm_of_config, experiment_config
+from ..design import ORIGINAL, ORIGINAL_BIAS, arm_of_config, experiment_config
 
 DONE = "DONE"
 MODEL = "model.pt"
@@ -207,9 +207,9 @@ def run_group(configs: list, root: Optional[str | Path] = None, progress: bool =
     as its own run. Returns the RunRecords in the order given; finished ones are loaded. A stale
     run (made by other code) is trained again, with a warning, unless `retrain_stale` is False:
     then it is loaded as it is."""
-    from .data import build_dataset
+    from ..data.datasets import build_dataset
     from .evaluate import evaluate
-    from .train import train_group
+    from ..model.train import train_group
 
     paths = [run_dir(c, root) for c in configs]
     status = [run_status(p) for p in paths]
@@ -250,9 +250,9 @@ def load_model(path: str | Path):
     """The trained model of a stored run (K = 1, eval mode) and its tokenizer."""
     import torch
 
-    from .data import build_dataset, vocabulary_texts
-    from .tokenizer import Tokenizer
-    from .train import build_model
+    from ..data.datasets import build_dataset, vocabulary_texts
+    from ..data.tokenizer import Tokenizer
+    from ..model.train import build_model
 
     check_stored_model(path)
     record = load_run(path)
@@ -264,7 +264,7 @@ def load_model(path: str | Path):
         if config.data.data_dir:
             vocabulary = vocabulary_texts(build_dataset(config.resolved_data()))
         else:
-            from .captions import all_caption_texts
+            from ..data.captions import all_caption_texts
             vocabulary = all_caption_texts()
         tokenizer = Tokenizer.from_texts(vocabulary, config.model.text.context_length)
     model = build_model(config, len(tokenizer))

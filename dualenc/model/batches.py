@@ -15,11 +15,11 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from .captions import caption_attributes, consistency
-from .config import ANIMALS, BACKGROUNDS, ExperimentConfig
-from .data import Split
+from ..data.captions import caption_attributes, consistency
+from ..config import ANIMALS, BACKGROUNDS, ExperimentConfig
+from ..data.datasets import Split
 from .losses import CONTRASTIVE_LOSSES, classifier_loss
-from .tokenizer import Tokenizer
+from ..data.tokenizer import Tokenizer
 
 
 def image_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The seeds of one setting: config.seed, config.seed + 1, ..., trained together or loaded."""
 from __future__ import annotations
 
-from .config import ConfigError, ExperimentConfig
+from ..config import ConfigError, ExperimentConfig
 
 MAX_SEEDS = 100
 

@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 
 from .batches import (CaptionTable, GroupData, augment, batch_images, batch_loss, image_tensor,  # noqa: F401
                       label_tensors, pair_targets, step_function, streams)
-from .config import ANIMALS, ExperimentConfig, body_hash, config_hash
-from .data import Dataset, vocabulary_texts
-from .model import DualEncoder, ImageClassifier, member, stack_models
-from .tokenizer import Tokenizer
+from ..config import ANIMALS, ExperimentConfig, body_hash, config_hash
+from ..data.datasets import Dataset, vocabulary_texts
+from .towers import DualEncoder, ImageClassifier, member, stack_models
+from ..data.tokenizer import Tokenizer
 
 # Fields a group of models trained together may differ in (everything else must match): the seed
 # and each model's own data (its draw, bias, captions and sizes); they share image size, model and

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig, TextConfig, VisionConfig
+from ..config import ModelConfig, TextConfig, VisionConfig
 
 
 class StackedLinear(nn.Module):

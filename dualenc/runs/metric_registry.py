@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
 from . import metrics
-from .config import GROUP_LABELS, GROUP_NAMES
+from ..config import GROUP_LABELS, GROUP_NAMES
 
 # section -> what its metrics are about; the registry's order follows this one
 SECTIONS = {
@@ -31,7 +31,7 @@ SECTIONS = {
     "training_data": "the training images loaded",
     "training_run": "how the model was trained",
     "calibration": "validation accuracy, for choosing the budget (results/calibration.csv only)",
-    "mechanism": "caption embeddings and nearest captions (results/mechanism.csv only: dualenc.mechanism)",
+    "mechanism": "caption embeddings and nearest captions (results/mechanism.csv only: dualenc.runs.mechanism)",
 }
 # the sections that measure the model; the others describe its setup (data, training, calibration)
 MODEL_SECTIONS = ("accuracy", "zs_class", "zs_pooled", "probes", "reference_probes", "silhouettes")
@@ -105,7 +105,7 @@ def register(metric: Metric) -> Metric:
 
 def get_metric(name: str) -> Metric:
     if name not in METRIC_REGISTRY:
-        raise KeyError(f"metric {name!r} is not registered: see dualenc.metric_registry")
+        raise KeyError(f"metric {name!r} is not registered: see dualenc.runs.metric_registry")
     return METRIC_REGISTRY[name]
 
 
@@ -264,7 +264,7 @@ def _register_training() -> None:
 
 
 def _in_the_mechanism_table(run) -> None:
-    raise ValueError("computed from a stored run's embeddings by dualenc.mechanism, not from a run's outputs")
+    raise ValueError("computed from a stored run's embeddings by dualenc.runs.mechanism, not from a run's outputs")
 
 
 def _register_mechanism() -> None:

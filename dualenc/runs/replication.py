@@ -6,7 +6,7 @@ a spread that `measure` records in `results/replication.csv`: the book's four ex
 (5 seeds each) as committed in `results/default.csv` and as trained again here under each of
 KERNEL_VARIANTS.
 
-    python -m dualenc.replication measure        # trains 2 x 20 runs (about 25 min on 2 cores)
+    python -m dualenc.runs.replication measure        # trains 2 x 20 runs (about 25 min on 2 cores)
 
 A rerun is *consistent* when every run lies within the per-run tolerance of its committed
 counterpart and the seed mean of the differences within the seed-mean tolerance (`tolerances`).
@@ -26,11 +26,11 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .config import config_hash
+from ..config import config_hash
 from .metrics import mean_ci
 from .provenance import UNRECORDED, code_digest, kernel_fingerprint, same_making
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMITTED_TABLE = ROOT / "results" / "default.csv"
 SPREAD_TABLE = ROOT / "results" / "replication.csv"
 # What a rerun is compared on: the headline accuracies, the probes, the geometry and the loss.
@@ -54,7 +54,7 @@ TOLERANCE_MARGIN = 1.5
 
 def settings() -> dict:
     """The measured settings: the book's experiments (exp1..exp4), SEEDS seeds each."""
-    from .design import ORIGINAL_EXPERIMENTS
+    from ..design import ORIGINAL_EXPERIMENTS
     from .study import get_experiment
     return {name: [get_experiment(name).replace(seed=s) for s in range(SEEDS)] for name in ORIGINAL_EXPERIMENTS}
 
@@ -169,7 +169,7 @@ def spread_summary(spread: pd.DataFrame) -> pd.DataFrame:
 def read_spread(path: str | Path = SPREAD_TABLE) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: `python -m dualenc.replication measure` writes it")
+        raise FileNotFoundError(f"{path} is missing: `python -m dualenc.runs.replication measure` writes it")
     return pd.read_csv(path)
 
 
@@ -229,7 +229,7 @@ def measure(runs: Path, out: Path = SPREAD_TABLE, variants: Optional[dict] = Non
     for name, env in variants.items():
         if train is not None and name not in train:
             continue
-        command = [sys.executable, "-m", "dualenc.replication", "train", str(runs / name)]
+        command = [sys.executable, "-m", "dualenc.runs.replication", "train", str(runs / name)]
         processes.append(subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT))
     if any(p.wait() for p in processes):
         raise RuntimeError("a training process failed: see its output above")
@@ -242,7 +242,7 @@ def measure(runs: Path, out: Path = SPREAD_TABLE, variants: Optional[dict] = Non
 
 
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dualenc.replication", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dualenc.runs.replication", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("measure", help="train the book's settings under each kernel variant; write the spread table")
     m.add_argument("--runs", default="runs-replication", help="run store root (a folder per variant)")

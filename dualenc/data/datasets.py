@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from .captions import all_caption_texts, training_captions
-from .config import (ANIMALS, BACKGROUNDS, GROUP_NAMES, GROUPS, MINORITY_GROUPS, DataConfig, group_name,
+from ..config import (ANIMALS, BACKGROUNDS, GROUP_NAMES, GROUPS, MINORITY_GROUPS, DataConfig, group_name,
                      minority_kept)
 
 SPLITS = ("train", "val", "test")
@@ -88,7 +88,7 @@ def data_cache_dir() -> Path:
     """$DUALENC_DATA_CACHE, else data/generated in a source checkout, else ~/.cache/dualenc."""
     if os.environ.get("DUALENC_DATA_CACHE"):
         return Path(os.environ["DUALENC_DATA_CACHE"])
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").is_file():
         return checkout / "data" / "generated"
     return Path.home() / ".cache" / "dualenc"

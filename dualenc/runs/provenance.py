@@ -11,7 +11,7 @@ The machine fingerprint names what decides the floating-point kernels: the CPU m
 capability (`ATEN_CPU_CAPABILITY` can lower it), the oneDNN ISA limit (`ONEDNN_MAX_CPU_ISA`), the
 CPU's vector extensions and torch's version. Two runs of the same config, code digest and kernel
 fingerprint are bitwise equal; across fingerprints they agree within the measured spread
-(`dualenc.replication`).
+(`dualenc.runs.replication`).
 """
 from __future__ import annotations
 
@@ -22,36 +22,49 @@ import os
 import platform
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]   # dualenc/
 # The modules whose code (with everything they import inside dualenc) makes a run's numbers.
-RESULT_MODULES = ("train", "data", "evaluate")
+RESULT_MODULES = ("model.train", "data.datasets", "runs.evaluate")
 # CPU features that change which kernels torch and oneDNN take (read from /proc/cpuinfo).
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 UNRECORDED = "unrecorded"  # the code digest of a run stored before runs recorded one
 
 
-def _imported_modules(path: Path) -> set:
-    """Names of the dualenc modules that the file at `path` imports, at the top or inside functions."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                names.add(node.module.split(".")[0])
-            else:  # from . import metrics
-                names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dualenc."):
-            names.add(node.module.split(".")[1])
-    return names
-
-
 def _module_file(name: str) -> Path:
-    file = PACKAGE / f"{name}.py"
-    return file if file.is_file() else PACKAGE / name / "__init__.py"
+    """The file of dotted module `name` inside dualenc ("" is the package itself)."""
+    base = PACKAGE.joinpath(*name.split(".")) if name else PACKAGE
+    file = base.with_suffix(".py")
+    return file if name and file.is_file() else base / "__init__.py"
+
+
+def _imported_modules(name: str) -> set:
+    """Dotted names of the dualenc modules that module `name` imports, at the top or inside
+    functions (a name imported from a package is counted as its submodule where there is one)."""
+    file = _module_file(name)
+    here = name.split(".") if name else []
+    package = here if file.name == "__init__.py" else here[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(file.read_text())):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            target = package[:len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+        elif (node.module or "").split(".")[0] == "dualenc":
+            target = node.module.split(".")[1:]
+        else:
+            continue
+        found.add(".".join(target))
+        for alias in node.names:       # from . import metrics; from ..data import datasets
+            sub = PACKAGE.joinpath(*target, alias.name)
+            if sub.with_suffix(".py").is_file() or (sub / "__init__.py").is_file():
+                found.add(".".join([*target, alias.name]))
+    return found
 
 
 @functools.lru_cache(maxsize=1)
 def code_files() -> tuple:
-    """The source files a run's numbers depend on, sorted: RESULT_MODULES and their imports."""
+    """The source files a run's numbers depend on, sorted: RESULT_MODULES, their imports, and the
+    __init__.py of every package they are in (Python runs it on import)."""
     seen: dict = {}
     todo = list(RESULT_MODULES)
     while todo:
@@ -60,8 +73,9 @@ def code_files() -> tuple:
         if name in seen or not file.is_file():
             continue
         seen[name] = file
-        todo.extend(_imported_modules(file) - set(seen))
-    return tuple(sorted(seen.values()))
+        parents = [".".join(name.split(".")[:i]) for i in range(len(name.split(".")))]
+        todo.extend((_imported_modules(name) | set(parents)) - set(seen))
+    return tuple(sorted(set(seen.values())))
 
 
 def files_digest(files, package: Path = PACKAGE) -> str:

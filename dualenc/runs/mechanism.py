@@ -23,9 +23,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .captions import ZERO_SHOT_CLASS_PROMPTS
-from .config import ANIMALS, BACKGROUNDS, group_name
-from .design import arm_of_config
+from ..data.captions import ZERO_SHOT_CLASS_PROMPTS
+from ..config import ANIMALS, BACKGROUNDS, group_name
+from ..design import arm_of_config
 from .study import is_done, load_run, runs_root, stored_training
 
 CLASS_PROMPTS = tuple(p[0] for p in ZERO_SHOT_CLASS_PROMPTS)                        # "horse", "camel"

@@ -18,7 +18,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .config import GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, group_name
+from ..config import GROUP_NAMES, ANIMALS, BACKGROUNDS, GROUPS, MAJORITY_GROUPS, MINORITY_GROUPS, group_name
 
 _EPS = 1e-12
 

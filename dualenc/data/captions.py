@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import ANIMALS, BACKGROUNDS, GROUPS, DataConfig, group_name
+from ..config import ANIMALS, BACKGROUNDS, GROUPS, DataConfig, group_name
 
 # The original study's exact strings.
 DESCRIPTIVE = {

@@ -17,8 +17,8 @@ from typing import Optional
 
 import pandas as pd
 
-from .config import ANIMALS, GROUP_NAMES, ConfigError
-from .data import Dataset, list_image_entries, read_image_entries
+from ..config import ANIMALS, GROUP_NAMES, ConfigError
+from ..data.datasets import Dataset, list_image_entries, read_image_entries
 from .metric_registry import PROMPT_SECTIONS
 
 TRANSFER_DIR = "transfer"

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .config import ANIMALS, BACKGROUNDS, DataConfig
+from ..config import ANIMALS, BACKGROUNDS, DataConfig
 from .render_animals import animal_parts, blend_shape
 from .render_backgrounds import BACKGROUND_PAINTERS, textures
 from .render_contrast import MIN_CONTRAST, animal_contrast, edge_contrast  # noqa: F401  (public API)

@@ -19,8 +19,8 @@ from pathlib import Path
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .config import GROUP_NAMES, ConfigError, ExperimentConfig
-from .data import SPLITS, Dataset, build_dataset
+from ..config import GROUP_NAMES, ConfigError, ExperimentConfig
+from .datasets import SPLITS, Dataset, build_dataset
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("path", "split", "animal", "background", "caption", "source")

@@ -27,8 +27,8 @@ import pandas as pd
 import torch
 
 from . import provenance
-from .config import ConfigError
-from .design import arm_of_config
+from ..config import ConfigError
+from ..design import arm_of_config
 from .study import MODEL, is_done, load_run, runs_root, stored_training
 from .sweep import _run_group
 

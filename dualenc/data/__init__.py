@@ -1,0 +1,1 @@
+"""The data: the procedural renderer, captions, tokenizer, datasets (generated or your own images) and export."""

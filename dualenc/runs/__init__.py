@@ -1,0 +1,1 @@
+"""Runs and what they measure: evaluation, metrics, the run store, sweeps, calibration, provenance and transfer."""
