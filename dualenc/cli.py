@@ -183,6 +183,12 @@ def cmd_mechanism(args: argparse.Namespace) -> int:
     table = collect_mechanism(args.runs, runs=runs)
     write_table(table, args.out)
     print(f"{len(table)} runs with a text tower -> {args.out}")
+    if args.cue_conflict_out:
+        from .runs.cue_conflict import collect_cue_conflict
+
+        cues = collect_cue_conflict(args.runs, runs=runs)
+        write_table(cues, args.cue_conflict_out)
+        print(f"{len(cues)} runs asked on cue-conflict and grey images -> {args.cue_conflict_out}")
     return 0
 
 
@@ -311,10 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     coll.set_defaults(func=cmd_collect)
 
     mech = sub.add_parser("mechanism", help="caption similarities and nearest captions of every finished run "
-                                            "(results/mechanism.csv)")
+                                            "(results/mechanism.csv), cue conflicts (results/cue_conflict.csv)")
     mech.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
     mech.add_argument("--out", default="results/mechanism.csv", help="output CSV")
     mech.add_argument("--grid", help="keep only this grid's runs (e.g. default)")
+    mech.add_argument("--cue-conflict-out", default="results/cue_conflict.csv",
+                      help="also ask the core arms' runs on cue-conflict and grey test images, into this CSV "
+                           "('' to skip)")
     mech.set_defaults(func=cmd_mechanism)
 
     equiv = sub.add_parser("equivalence", help="train one stored batch of every arm again with today's code and, "

@@ -19,7 +19,7 @@ GROUPS = (("horse", "grass"), ("camel", "desert"), ("horse", "desert"), ("camel"
 MAJORITY_GROUPS = (("horse", "grass"), ("camel", "desert"))
 MINORITY_GROUPS = (("horse", "desert"), ("camel", "grass"))
 
-CAPTION_MODES = ("undescriptive", "descriptive", "background")
+CAPTION_MODES = ("undescriptive", "descriptive", "background", "size")
 LOSSES = ("pairwise", "clip", "siglip", "image_only")
 TOKEN_POOLS = ("cls", "mean")  # how the vision tower pools its tokens: class token or their mean
 STEMS = ("patch", "conv")       # how the vision tower makes its tokens: linear patch embedding or convolutions
@@ -84,7 +84,7 @@ class DataConfig:
     """The dataset: groups, sizes, bias, captions and how hard the images are."""
 
     bias: float = 0.0                  # share of each minority group's training images removed, 0..1
-    captions: str = "undescriptive"    # undescriptive | descriptive | background (control)
+    captions: str = "undescriptive"    # undescriptive | descriptive | background, size (controls)
     descriptive_share: float = 1.0     # share of training captions that are descriptive (descriptive mode)
     caption_templates: int = 1         # paraphrases per group; 1 = the original's exact strings
     n_train_per_group: int = 48        # as in the original study

@@ -58,7 +58,7 @@ class Arm:
 
 
 # colorblind palette (seaborn "colorblind"), by caption setting
-_BLUE, _ORANGE, _GREEN, _RED, _PURPLE = "#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc"
+_BLUE, _ORANGE, _GREEN, _RED, _PURPLE, _BROWN = "#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161"
 HORSE_CAMEL = '"horse" / "camel"'
 
 ARMS = {arm.name: arm for arm in (
@@ -68,6 +68,10 @@ ARMS = {arm.name: arm for arm in (
     Arm("pairwise_descriptive_share_0.5", "descriptive, share 0.5", "pairwise", "descriptive", 0.5,
         colour=_GREEN),
     Arm("pairwise_background", "background only", "pairwise", "background", colour=_RED, core=True),
+    # the descriptive arm's structure (four captions, one true of an image) naming an attribute that is
+    # not spurious: the animal's size
+    Arm("pairwise_size", "size (control)", "pairwise", "size", colour=_BROWN, marker="v", core=True, curve=True,
+        calibrated=True),
     Arm("pairwise_descriptive_templates_4", "descriptive, 4 templates", "pairwise", "descriptive",
         caption_templates=4, colour=_PURPLE),
     Arm("image_only", "image-only baseline", "image_only", marker="D", core=True, curve=True, calibrated=True),
@@ -114,7 +118,7 @@ class Block:
 
 BLOCKS = (
     Block("captions", ("pairwise_undescriptive", "pairwise_descriptive", "pairwise_descriptive_share_0.5",
-                       "pairwise_background"), "all", priority=2, core=True),
+                       "pairwise_background", "pairwise_size"), "all", priority=2, core=True),
     Block("image_only", ("image_only",), "all", priority=4, core=True),
     Block("losses", ("clip_undescriptive", "clip_descriptive", "siglip_undescriptive", "siglip_descriptive"),
           "few", priority=0),
@@ -198,6 +202,9 @@ COMPARISONS = (
     ArmComparison("cap", *QUESTION, "caption"),        # the question
     ArmComparison("bg", "pairwise_background", "pairwise_undescriptive", "background",
                   arm_words="background-only captions"),
+    ArmComparison("ctl", "pairwise_size", "pairwise_undescriptive", "caption", arm_words="size captions (control)"),
+    ArmComparison("dvc", "pairwise_descriptive", "pairwise_size", "caption",
+                  baseline_words="size captions (control)"),
     ArmComparison("clip", "clip_descriptive", "clip_undescriptive", "worst_group", ("orig", "strong"),
                   "descriptive captions (clip)", '"horse" / "camel" captions (clip)'),
     ArmComparison("siglip", "siglip_descriptive", "siglip_undescriptive", "worst_group", ("orig", "strong"),

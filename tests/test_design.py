@@ -73,3 +73,12 @@ def test_an_arm_is_one_declaration(dummy_arm):
     assert {"wga_descriptive_share_025_orig", "dummy_orig_wga", "dummy_strong_wga_outcome",
             "dummy_orig_sentence"} <= set(glue)
     assert glue["dummy_orig_wga_outcome"] in ("supported", "contradicted", "inconclusive", "uninformative")
+
+
+def test_the_table_of_contents_lists_the_original_experiments_of_the_design():
+    import yaml
+    from pathlib import Path
+    toc = yaml.safe_load((Path(__file__).resolve().parents[1] / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    generated = [f.rsplit("/", 1)[-1] for f in files if f.startswith("book/generated/")]
+    assert generated == [e.name for e in design.ORIGINAL]

@@ -51,7 +51,8 @@ def close_figures():
 def settings(levels=BIAS_LEVELS, few=FEW_LEVELS, sizes=SIZES) -> list:
     """(family, loss, captions, descriptive_share, caption_templates, bias, n_train_per_group)."""
     out = [("captions", "pairwise", c, s, 1, b, 48) for b in levels
-           for c, s in (("undescriptive", 1.0), ("descriptive", 1.0), ("descriptive", 0.5), ("background", 1.0))]
+           for c, s in (("undescriptive", 1.0), ("descriptive", 1.0), ("descriptive", 0.5), ("background", 1.0),
+                        ("size", 1.0))]
     out += [("image_only", "image_only", "undescriptive", 1.0, 1, b, 48) for b in levels]
     out += [("losses", loss, c, 1.0, 1, b, 48) for loss in ("clip", "siglip")
             for c in ("undescriptive", "descriptive") for b in few]
@@ -144,7 +145,7 @@ B = {"loss": "pairwise", "variant": "undescriptive", "bias": 0.9}
 
 def test_variants_and_derived_columns(df):
     assert set(df["variant"]) == {"undescriptive", "descriptive", "descriptive_share_0.5", "background",
-                                  "descriptive_templates_4", "image_only"}
+                                  "descriptive_templates_4", "image_only", "size"}
     assert set(df["arm"]) == set(ARMS)          # every row named by its declared arm
     assert (df["variant"] == [ARMS[a].variant for a in df["arm"]]).all()
     row = R.select(df, loss="pairwise", variant="undescriptive", bias=0.75, seed=1).iloc[0]
@@ -506,7 +507,7 @@ def test_headline_figure_has_a_line_and_band_per_variant(summary):
     expected = [ARMS[a].label for a in arm_tables()["captions"]]
     for ax in fig.axes:
         labels, bands = lines_and_bands(ax)
-        assert [lab for lab in labels if lab != "chance"] == expected and len(bands) == 5
+        assert [lab for lab in labels if lab != "chance"] == expected and len(bands) == len(expected)
         assert [t.get_text() for t in ax.get_xticklabels()] == [f"{b:g}" for b in BIAS_LEVELS]
         for band in bands:                                   # every band inside [0, 1]
             y = band.get_paths()[0].vertices[:, 1]
@@ -518,7 +519,7 @@ def test_headline_figure_has_a_line_and_band_per_variant(summary):
 def test_probe_figure_shows_pixel_and_random_references(summary):
     fig = plots.plot_probes(summary)
     labels, bands = lines_and_bands(fig.axes[0])
-    assert {"raw pixels", "random-init encoder"} <= set(labels) and len(bands) == 5
+    assert {"raw pixels", "random-init encoder"} <= set(labels) and len(bands) == len(arm_tables()["captions"])
     pixels = next(line for line in fig.axes[0].get_lines() if line.get_label() == "raw pixels")
     assert np.allclose(pixels.get_ydata(), 0.7)
 
@@ -527,7 +528,7 @@ def test_other_figures(summary, df):
     sil = plots.plot_silhouettes(summary)
     assert [ax.get_title() for ax in sil.axes] == ["silhouette by background, image", "silhouette by background, text",
                                                    "silhouette by animal, image", "silhouette by animal, text"]
-    assert len(lines_and_bands(sil.axes[1])[1]) == 4      # no text tower in the image-only baseline
+    assert len(lines_and_bands(sil.axes[1])[1]) == len(arm_tables()["captions"]) - 1   # image-only: no text tower
     assert len(plots.plot_prompt_sets(summary).axes) == 2
     losses = plots.plot_losses(summary)
     assert len(losses.axes[0].containers) == len(arm_tables()["losses"])

@@ -21,7 +21,7 @@ CAPTION_VARIANTS = next(b.arms for b in BLOCKS if b.family == "captions")
 
 def test_default_grid_expands_to_the_study_configs():
     grid = default_grid()
-    settings = 4 * len(BIAS_LEVELS) + len(BIAS_LEVELS) + 2 * 2 * len(LOSS_BIAS_LEVELS) \
+    settings = 5 * len(BIAS_LEVELS) + len(BIAS_LEVELS) + 2 * 2 * len(LOSS_BIAS_LEVELS) \
         + len(VARIABILITY_BIAS_LEVELS) + len(DATA_SIZES) * len(SIZE_BIAS_LEVELS) * 2
     assert len({config_hash(c) for c in grid}) == len(grid) == settings * len(SEEDS)
     assert len(SEEDS) >= 5
@@ -31,7 +31,7 @@ def test_default_grid_expands_to_the_study_configs():
     assert {c.data.bias for c in captions} == set(BIAS_LEVELS)
     assert Counter((c.data.captions, c.data.descriptive_share) for c in captions) == {
         ("undescriptive", 1.0): 11 * len(SEEDS), ("descriptive", 1.0): 11 * len(SEEDS),
-        ("descriptive", 0.5): 11 * len(SEEDS), ("background", 1.0): 11 * len(SEEDS)}
+        ("descriptive", 0.5): 11 * len(SEEDS), ("background", 1.0): 11 * len(SEEDS), ("size", 1.0): 11 * len(SEEDS)}
     losses = [c for c in grid if c.name == "losses"]
     assert {c.train.loss for c in losses} == {"clip", "siglip"}
     assert len({c.data.bias for c in losses}) >= 5
@@ -50,20 +50,21 @@ def test_grid_runs_whole_comparisons_first():
     data-size axis at the original's bias, then the bias curve of the question's arms."""
     grid = default_grid()
     arm = lambda c: (c.name, c.data.captions if c.name == "captions" else c.train.loss, c.data.descriptive_share)
-    n_core = 4 * 3 * len(SEEDS)
+    n_core = 5 * 3 * len(SEEDS)
     core = grid[:n_core]
     assert {c.data.bias for c in core} == {0.0, ORIGINAL_BIAS, STRONG_BIAS}
     assert {arm(c) for c in core} == {("captions", "undescriptive", 1.0), ("captions", "descriptive", 1.0),
-                                      ("captions", "background", 1.0), ("image_only", "image_only", 1.0)}
+                                      ("captions", "background", 1.0), ("captions", "size", 1.0),
+                                      ("image_only", "image_only", 1.0)}
     n_sizes = len(DATA_SIZES) * 2 * len(SEEDS)
     sizes = grid[n_core:n_core + n_sizes]
     assert all(c.name == "data_size" and c.data.bias == ORIGINAL_BIAS for c in sizes)
     assert {c.data.n_train_per_group for c in sizes} == set(DATA_SIZES)
     other_levels = set(BIAS_LEVELS) - {0.0, ORIGINAL_BIAS, STRONG_BIAS}
-    curve = grid[n_core + n_sizes:n_core + n_sizes + 3 * len(other_levels) * len(SEEDS)]
+    curve = grid[n_core + n_sizes:n_core + n_sizes + 4 * len(other_levels) * len(SEEDS)]
     assert {c.data.bias for c in curve} == other_levels
     assert {arm(c) for c in curve} == {("captions", "undescriptive", 1.0), ("captions", "descriptive", 1.0),
-                                       ("image_only", "image_only", 1.0)}
+                                       ("captions", "size", 1.0), ("image_only", "image_only", 1.0)}
 
 
 def test_batches_run_in_the_grids_order_across_models():
@@ -76,7 +77,7 @@ def test_batches_run_in_the_grids_order_across_models():
     batches = group_configs(grid)
     firsts = [min(position[config_hash(c)] for c in batch) for batch in batches]
     assert firsts == sorted(firsts)
-    core = [c for batch in batches[:4 * 3] for c in batch]        # 4 core arms x 3 key levels, 5 seeds a batch
+    core = [c for batch in batches[:5 * 3] for c in batch]        # 5 core arms x 3 key levels, 5 seeds a batch
     assert sum(c.train.loss == "image_only" for c in core) == 3 * len(SEEDS)
     assert sorted(config_hash(c) for b in batches for c in b) == sorted(position)
 

@@ -354,7 +354,7 @@ def comparison_display(table: pd.DataFrame, levels: Optional[Sequence[float]] = 
     """A `caption_comparison` table for reading: a row per (bias, measure) with both arms' means, the
     paired difference with its interval, and the outcome (optionally only at `levels`)."""
     if levels is not None:
-        table = table[table["bias"].apply(lambda b: bool(np.isclose(b, levels).any()))]
+        table = table[np.array([bool(np.isclose(b, levels).any()) for b in table["bias"]], dtype=bool)]
     out = pd.DataFrame({
         "bias": [f"{b:g}" for b in table["bias"]], "measure": table["label"],
         "arm a": table["mean_a"].map(lambda v: f"{v:.3f}"), "arm b": table["mean_b"].map(lambda v: f"{v:.3f}"),

@@ -60,3 +60,25 @@ def why_values(mech: pd.DataFrame, df: pd.DataFrame) -> dict:
 
 def _named(key: str, r: dict) -> dict:
     return {key: r["mean"], f"{key}_low": r["low"], f"{key}_high": r["high"]}
+
+
+CUE_MEASURES = ("acc_test", "acc_coat_swap", "acc_greyscale")
+
+
+def cue_values(cues: pd.DataFrame, arms: tuple) -> dict:
+    """cue_<variant>_<role>_<measure> (with _low and _high) for `arms` at every role, and
+    cue_coat_orig (descriptive minus "horse" / "camel" on the coat-swapped images at the original's
+    bias, paired by seed, with _low, _high and _outcome)."""
+    roles = design.role_levels()
+    out = {}
+    for arm in arms:
+        for role, bias in roles.items():
+            for metric in CUE_MEASURES:
+                r = _level(cues, metric, arm, bias) if len(cues) else not_run()
+                out.update(_named(f"cue_{design.ARMS[arm].variant}_{role}_{metric}", r))
+    base = {"n_train_per_group": int(cues["n_train_per_group"].min())} if len(cues) else {}
+    r = compare(cues, "acc_coat_swap", {"arm": design.QUESTION[0], "bias": roles["orig"], **base},
+                {"arm": design.QUESTION[1], "bias": roles["orig"], **base}) if len(cues) else not_run()
+    out.update(_named("cue_coat_orig", r))
+    out["cue_coat_orig_outcome"] = r["outcome"]
+    return out

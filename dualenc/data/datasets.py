@@ -9,15 +9,15 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from .captions import all_caption_texts, training_captions
-from ..config import (ANIMALS, BACKGROUNDS, GROUP_NAMES, GROUPS, MINORITY_GROUPS, DataConfig, group_name,
-                     minority_kept)
+from .captions import all_caption_texts, size_class, training_captions
+from ..config import (ANIMALS, BACKGROUNDS, GROUP_NAMES, GROUPS, MINORITY_GROUPS, ConfigError, DataConfig,
+                      group_name, minority_kept)
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -32,6 +32,7 @@ class Split:
     background: np.ndarray   # str, e.g. "desert"
     captions: list           # one caption per image (train: by caption mode; val/test: descriptive)
     source: np.ndarray       # str: "generated:<seed>" or the image file's path
+    size: Optional[np.ndarray] = None   # str "small" / "large" where captions name sizes (the size control)
 
     def __len__(self) -> int:
         return len(self.animal)
@@ -44,7 +45,7 @@ class Split:
         """The images where the boolean mask `keep` is True."""
         idx = np.flatnonzero(keep)
         return Split(self.images[idx], self.animal[idx], self.background[idx],
-                     [self.captions[i] for i in idx], self.source[idx])
+                     [self.captions[i] for i in idx], self.source[idx], None if self.size is None else self.size[idx])
 
     def group_counts(self) -> dict:
         groups = self.group
@@ -139,7 +140,7 @@ _MEMORY_CACHE: dict = {}
 
 
 def _copy(split: Split) -> Split:
-    return Split(split.images, split.animal, split.background, list(split.captions), split.source)
+    return Split(split.images, split.animal, split.background, list(split.captions), split.source, split.size)
 
 
 def _render_fresh(data: DataConfig, split: str, per_group: int, progress: bool) -> Split:
@@ -159,8 +160,22 @@ def _with_captions(split: Split, data: DataConfig, seed_key: str) -> Split:
     if split.captions and all(split.captions):
         return split  # a user manifest gave every image its own caption
     seed = image_seed(data.draw_seed, seed_key, "captions", "", 0)
-    split.captions = training_captions(split.animal, split.background, data, seed)
+    if data.captions == "size":
+        split.size = generated_sizes(split, data)
+    split.captions = training_captions(split.animal, split.background, data, seed, split.size)
     return split
+
+
+def generated_sizes(split: Split, data: DataConfig) -> np.ndarray:
+    """"small" or "large" for each generated image: the size the renderer drew for it
+    (`render.animal_size_draw`, `captions.size_class`). A user's image has no drawn size."""
+    from .render import animal_size_draw
+
+    if not all(str(s).startswith("generated:") for s in split.source):
+        raise ConfigError("captions='size' needs generated images (their size is the renderer's draw); "
+                          f"{data.data_dir!r} holds a user's images")
+    return np.array([size_class(animal_size_draw(a, int(str(s).split(":", 1)[1]), data), data)
+                     for a, s in zip(split.animal, split.source)])
 
 
 def _descriptive_for_eval(split: Split) -> Split:

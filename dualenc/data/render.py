@@ -64,17 +64,48 @@ def _outline_px(size: int) -> float:
     return max(0.6, size / 128)
 
 
-def render_image(animal: str, background: str, seed: int, data: DataConfig, return_mask: bool = False):
-    """(S, S, 3) uint8 RGB image, S = data.image_size; with return_mask also a (S, S) bool mask of the
-    animal (its outline included)."""
-    _check_names(animal, background)
+def _check_seed(seed) -> None:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed={seed!r} is not allowed: expected a non-negative integer")
-    out, alpha = _render(animal, background, int(seed), data)
+
+
+def render_image(animal: str, background: str, seed: int, data: DataConfig, return_mask: bool = False,
+                 coat_of: str | None = None):
+    """(S, S, 3) uint8 RGB image, S = data.image_size; with return_mask also a (S, S) bool mask of the
+    animal (its outline included). `coat_of` (another animal) paints the same animal, in the same
+    pose, size and place, in a coat drawn from that animal's palettes: a cue-conflict image."""
+    _check_names(animal, background)
+    if coat_of is not None and coat_of not in ANIMALS:
+        raise ValueError(f"coat_of={coat_of!r} is not allowed: expected None or one of {ANIMALS}")
+    _check_seed(seed)
+    out, alpha = _render(animal, background, int(seed), data, coat_of)
     return (out, alpha >= 0.5) if return_mask else out
 
 
-def _render(animal: str, background: str, seed: int, data: DataConfig) -> tuple:
+def _animal(animal: str, seed: int, data: DataConfig, coat_of: str | None = None) -> tuple:
+    """The animal's draws, in the order the renderer makes them from its own stream: (the stream,
+    for its place and facing; shape; coat palette; parts; size, the share of the image width drawn
+    from data.animal_size). A coat of another animal comes from a stream of its own, so everything
+    else stays the same."""
+    rng = np.random.default_rng([seed, ANIMALS.index(animal), 0xA11])
+    shape = blend_shape(animal, data.animal_similarity)
+    pal = choose_coat(animal, rng, data.animal_similarity)
+    parts = animal_parts(shape, rng)
+    size = float(rng.uniform(*data.animal_size))
+    if coat_of is not None and coat_of != animal:
+        pal = choose_coat(coat_of, np.random.default_rng([seed, ANIMALS.index(animal), 0xC0A7]), 0.0)
+    return rng, shape, pal, parts, size
+
+
+def animal_size_draw(animal: str, seed: int, data: DataConfig) -> float:
+    """The size drawn for the animal of (animal, seed): its body length as a share of the image
+    width before it is fitted to the frame (the same draw `render_image` uses)."""
+    _check_names(animal, BACKGROUNDS[0])
+    _check_seed(seed)
+    return _animal(animal, int(seed), data)[4]
+
+
+def _render(animal: str, background: str, seed: int, data: DataConfig, coat_of: str | None = None) -> tuple:
     """The image and the animal's (S, S) float32 coverage in [0, 1], its outline included."""
     size = data.image_size
     ss = _supersample(size)
@@ -82,13 +113,8 @@ def _render(animal: str, background: str, seed: int, data: DataConfig) -> tuple:
     tex = textures(size)
     # Two independent streams: everything about the animal comes from one that does not know the
     # background, so its distribution (and, for one seed, the animal itself) is the same on both.
-    rng_animal = np.random.default_rng([seed, ANIMALS.index(animal), 0xA11])
+    rng_animal, shape, pal, parts, size_draw = _animal(animal, seed, data, coat_of)
     rng_bg = np.random.default_rng([seed, ANIMALS.index(animal), BACKGROUNDS.index(background), 0xB6])
-
-    similarity = data.animal_similarity
-    shape = blend_shape(animal, similarity)
-    pal = choose_coat(animal, rng_animal, similarity)
-    parts = animal_parts(shape, rng_animal)
     pts = np.concatenate([poly for poly, _ in parts])
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     ground = shape["body_h"] + shape["leg"]
@@ -96,7 +122,7 @@ def _render(animal: str, background: str, seed: int, data: DataConfig) -> tuple:
     line = _outline_px(size)
     margin = max(0.03 * size, 1.0) + line
     room = size - 2 * margin
-    scale = min(rng_animal.uniform(*data.animal_size) * size, room) / width
+    scale = min(size_draw * size, room) / width
     scale = min(scale, 0.95 * room / height)
     gy = max(margin + scale * (ground - lo[1]), rng_animal.uniform(0.78, 0.95) * size)
     gy = min(gy, size - margin - scale * (hi[1] - ground))

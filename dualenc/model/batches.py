@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ..data.captions import caption_attributes, consistency
+from ..data.captions import SIZE_CODES, caption_attributes, consistency
 from ..config import ANIMALS, BACKGROUNDS, ExperimentConfig
 from ..data.datasets import Split
 from .losses import CONTRASTIVE_LOSSES, classifier_loss
@@ -33,14 +33,18 @@ def pixel_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def label_tensors(split: Split, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(animal, second) label tensors: the second label is the image's background, or its size
+    code where its captions name sizes (`captions.SIZE_CODES`)."""
     animal = torch.tensor([ANIMALS.index(a) for a in split.animal], device=device)
-    background = torch.tensor([BACKGROUNDS.index(b) for b in split.background], device=device)
-    return animal, background
+    second = [BACKGROUNDS.index(b) for b in split.background] if split.size is None else \
+        [SIZE_CODES[s] for s in split.size]
+    return animal, torch.tensor(second, device=device)
 
 
 @dataclass
 class CaptionTable:
-    """Distinct captions, tokenized once. ids/mask (U, L); attributes (U,), -1 = not stated."""
+    """Distinct captions, tokenized once. ids/mask (U, L); attributes (U,), -1 = not stated; `background`
+    is the second attribute (a background, or a size code: `captions.SIZE_CODES`)."""
 
     texts: list
     ids: torch.Tensor
@@ -49,9 +53,10 @@ class CaptionTable:
     background: torch.Tensor
 
     @classmethod
-    def build(cls, texts: list, tokenizer: Tokenizer, device: torch.device) -> "CaptionTable":
+    def build(cls, texts: list, tokenizer: Tokenizer, device: torch.device, sizes: bool = False) -> "CaptionTable":
+        """`sizes`: a model of the group names sizes, so size words are read as attributes."""
         ids, mask = tokenizer.encode(texts)
-        attributes = np.array([caption_attributes(t) for t in texts]).reshape(-1, 2)
+        attributes = np.array([caption_attributes(t, sizes) for t in texts]).reshape(-1, 2)
         return cls(list(texts), torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device),
                    torch.from_numpy(attributes[:, 0]).to(device), torch.from_numpy(attributes[:, 1]).to(device))
 
@@ -102,7 +107,8 @@ class GroupData:
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         per_model = [streams(c, n, batch, device) for c, n in zip(configs, sizes)]
         order = torch.stack([s[0] + int(o) for s, o in zip(per_model, offsets)])
-        return cls(pixels, animal, background, caption_index, CaptionTable.build(texts, tokenizer, device), order,
+        table = CaptionTable.build(texts, tokenizer, device, sizes=any(s.size is not None for s in splits))
+        return cls(pixels, animal, background, caption_index, table, order,
                    torch.stack([s[1] for s in per_model]), torch.stack([s[2] for s in per_model]), batch, sizes,
                    configs[0].train.augment)
 

@@ -99,18 +99,20 @@ def converged_budget(table: pd.DataFrame, metric: str = "val_average_acc", toler
 
 
 def choose(table: pd.DataFrame, metric: str = "val_average_acc", tolerance: float = TOLERANCE) -> dict:
-    """The cheapest candidate (least training time at its budget) on which every method converged,
-    and the budget: the largest of its methods' converged budgets; `converged` True.
+    """The cheapest candidate (least training time at its budget) on which every method of the table
+    was tried and converged, and the budget: the largest of its methods' converged budgets;
+    `converged` True.
 
     When no candidate converged within the budgets tried, the choice falls back to the largest
     budget tried, on the candidate whose weakest method scores highest there, with `converged`
     False and `still_rising` (the largest last-doubling gain of its methods) to say by how much
     the curves were still rising — the book reports that instead of calling it converged."""
     conv = converged_budget(table, metric, tolerance)
+    every_method = set(table["method"])
     best = None
     for cand, part in conv.groupby("candidate"):
-        if part["converged_steps"].isna().any():
-            continue
+        if part["converged_steps"].isna().any() or set(part["method"]) != every_method:
+            continue     # a method not converged, or not tried on this candidate
         steps = int(part["converged_steps"].max())
         cost = table[(table["candidate"] == cand) & (table["steps"] == steps)]["group_seconds"].mean()
         if best is None or cost < best["seconds"]:

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from . import metrics
-from ..data.captions import ZERO_SHOT_CLASS_PROMPTS, ZERO_SHOT_POOLED_PROMPTS
+from ..data.captions import ZERO_SHOT_CLASS_PROMPTS, ZERO_SHOT_POOLED_PROMPTS, ZERO_SHOT_SIZE_PROMPTS
 from ..config import ANIMALS, ExperimentConfig
 from ..data.datasets import SPLITS, Dataset, Split
 from .metric_registry import compute_metrics
@@ -24,11 +24,14 @@ from ..model.train import TrainResult, image_tensor
 
 # Prompt set whose zero-shot accuracy is the headline, by training caption mode:
 # a model is asked in the words it was trained with.
-HEADLINE_PROMPTS = {"undescriptive": "class", "descriptive": "pooled", "background": "class"}
+HEADLINE_PROMPTS = {"undescriptive": "class", "descriptive": "pooled", "background": "class", "size": "size"}
 # Prompt set -> (the prompts of each class, how a class's prompts are pooled: metrics.PROMPT_POOLS).
 # "class": the bare class names; "pooled": the four descriptive captions, an image takes the animal
-# of its best-matching caption (see metrics.zero_shot_scores).
+# of its best-matching caption (see metrics.zero_shot_scores). Every model with a text tower is
+# asked with these; OWN_PROMPT_SETS only by the models trained on them (their words are in no
+# other model's vocabulary): "size", the size control's four captions, pooled like "pooled".
 PROMPT_SETS = {"class": (ZERO_SHOT_CLASS_PROMPTS, "mean"), "pooled": (ZERO_SHOT_POOLED_PROMPTS, "max")}
+OWN_PROMPT_SETS = {"size": (ZERO_SHOT_SIZE_PROMPTS, "max")}
 CLASSIFIER = "classifier"  # an image-only model's "prompt set": its classifier head
 
 
@@ -98,7 +101,8 @@ class RunOutputs:
         self.device, self.training = device, training
         self.has_text = config.train.loss != "image_only"
         self.headline_prompts = HEADLINE_PROMPTS[config.data.captions] if self.has_text else CLASSIFIER
-        self.prompt_sets = tuple(PROMPT_SETS) if self.has_text else (CLASSIFIER,)
+        self.prompt_sets = (tuple(PROMPT_SETS) + ((self.headline_prompts,) if self.headline_prompts in OWN_PROMPT_SETS
+                                                  else ())) if self.has_text else (CLASSIFIER,)
         self._kept: dict = {}
 
     @classmethod
@@ -118,7 +122,7 @@ class RunOutputs:
 
     def prompt_embeddings(self, prompt_set: str) -> list:
         """One (P_k, D) array of prompt embeddings per class (ANIMALS order)."""
-        prompts, _ = PROMPT_SETS[prompt_set]
+        prompts, _ = {**PROMPT_SETS, **OWN_PROMPT_SETS}[prompt_set]
         return self._once(("prompts", prompt_set),
                           lambda: [embed_texts(self.model, self.tokenizer, p, self.device) for p in prompts])
 
@@ -134,7 +138,8 @@ class RunOutputs:
             return self._once(("predicted", prompts, split),
                               lambda: classifier_predict(self.model, self.split(split), self.device))
         return self._once(("predicted", prompts, split), lambda: metrics.zero_shot_predict(
-            self.image_embeddings(split), self.prompt_embeddings(prompts), pool=PROMPT_SETS[prompts][1]))
+            self.image_embeddings(split), self.prompt_embeddings(prompts),
+            pool={**PROMPT_SETS, **OWN_PROMPT_SETS}[prompts][1]))
 
     def group_accuracy(self, prompts: str, split: str = "test") -> dict:
         """Accuracy of `predicted(prompts, split)` in each group (metrics.group_accuracy)."""
@@ -180,7 +185,7 @@ class RunOutputs:
         """What a run stores in embeddings.npz."""
         emb = {f"image_{name}": self.image_embeddings(name) for name in SPLITS}
         if self.has_text:
-            emb.update({f"prompt_{name}": np.concatenate(self.prompt_embeddings(name)) for name in PROMPT_SETS})
+            emb.update({f"prompt_{name}": np.concatenate(self.prompt_embeddings(name)) for name in self.prompt_sets})
             emb["text_train"] = self.caption_embeddings()
         for name in SPLITS:
             emb[f"animal_{name}"] = self.split(name).animal.astype(str)

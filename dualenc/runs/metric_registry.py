@@ -273,6 +273,11 @@ def _register_mechanism() -> None:
                         _in_the_mechanism_table, stored_in="mechanism", needs_text=True, range=SIGNED))
     register(Metric("cos_neither", "cosine of two descriptive captions that share nothing", "mechanism",
                     _in_the_mechanism_table, stored_in="mechanism", needs_text=True, range=SIGNED))
+    for name, label in (("acc_test", "accuracy, test images as they are"),
+                        ("acc_coat_swap", "accuracy, each animal in the other animal's coat"),
+                        ("acc_greyscale", "accuracy, test images in grey")):
+        register(Metric(name, label, "mechanism", _in_the_mechanism_table, stored_in="mechanism", range=ACCURACY,
+                        chance=CHANCE, higher_is_better=True))
     for kind, words in (("exact", "its animal and background"), ("animal", "its animal, the other background"),
                         ("background", "the other animal, its background"), ("neither", "neither")):
         register(Metric(f"match_{kind}", f"minority images nearest a caption naming {words}", "mechanism",

@@ -5,7 +5,7 @@
 - runs.py: one run's training curve and per-group accuracy; several runs' accuracies side by side
 - dataset.py: image grids, a sample of each group's training images, what each bias level keeps
 - sweep_results.py: the sweep results table (`results.summarise`) and the calibration table
-- mechanism.py: caption-embedding similarities, and which caption a minority image is nearest to
+- mechanism.py: caption-embedding similarities, which caption a minority image is nearest to, cue conflicts
 - primary.py: the declared test (the caption effect per level, the interaction built on it)
 - replication.py: how far a rerun on other CPU kernels moves a run (the measured spread)
 
@@ -13,7 +13,7 @@ Every function draws into a given Axes (or makes its own figure) and returns it;
 """
 from .dataset import image_grid, plot_bias_levels, sample_training_images
 from .embeddings import pca_2d, pca_figures, pca_grid, pca_panel, plot_embeddings, plot_pca
-from .mechanism import plot_background_wins, plot_caption_similarity
+from .mechanism import plot_background_wins, plot_caption_similarity, plot_cue_conflict
 from .primary import plot_primary
 from .replication import plot_rerun_differences
 from .runs import plot_group_accuracy, plot_group_accuracy_comparison, plot_training_curve, plot_zero_shot

@@ -83,3 +83,34 @@ def plot_background_wins(mech: pd.DataFrame, arms: Sequence[str], n: int) -> Fig
         ax.grid(axis="x", visible=False)
         ax.legend(loc="upper left", fontsize=9)
     return fig
+
+
+CUE_LABELS = {"acc_test": "as they are", "acc_greyscale": "in grey", "acc_coat_swap": "in the other animal's coat"}
+CUE_COLOURS = {"acc_test": "0.45", "acc_greyscale": "#56b4e9", "acc_coat_swap": "#d55e00"}
+
+
+def plot_cue_conflict(cues: pd.DataFrame, arms: Sequence[str], bias: float) -> Figure:
+    """Accuracy of each arm's runs at `bias` (mean over seeds, percentile bootstrap interval) on the
+    test images as they are, in grey, and with each animal in the other animal's coat; chance dashed."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(8.0, 4.4), layout="constrained")
+        width = 0.26
+        shown = [a for a in arms if ((cues["arm"] == a) & np.isclose(cues["bias"], bias)).any()] if len(cues) else []
+        for k, measure in enumerate(CUE_LABELS):
+            stats = [bootstrap_ci(cues.loc[(cues["arm"] == a) & np.isclose(cues["bias"], bias), measure].to_numpy())
+                     for a in shown]
+            if not stats:
+                continue
+            mean, low, high = (np.array(v, dtype=float) for v in zip(*stats))
+            x = np.arange(len(shown)) + (k - 1) * width
+            ax.bar(x, mean, width, color=CUE_COLOURS[measure], label=f"test images {CUE_LABELS[measure]}")
+            ax.errorbar(x, mean, yerr=np.nan_to_num([mean - low, high - mean]), ls="", color="black", capsize=3,
+                        lw=1.1)
+        ax.axhline(0.5, color="0.35", ls="--", lw=1.1, label="chance")
+        ax.set_xticks(range(len(shown)), [ARMS[a].label for a in shown])
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("accuracy (mean of the four groups)")
+        ax.set_title(f"Shape or colour? Every model asked in its own words, bias {bias:g}", fontsize=11)
+        ax.grid(axis="x", visible=False)
+        fig.legend(loc="outside lower center", ncol=2, fontsize=9)
+    return fig
