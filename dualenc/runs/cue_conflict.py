@@ -86,14 +86,15 @@ def scored_arms() -> tuple:
 
 
 def collect_cue_conflict(root: Optional[str | Path] = None, runs: Optional[set] = None) -> pd.DataFrame:
-    """One row per finished run of a `scored_arms` arm at the base training-set size in the store
-    (only `runs`, if given)."""
-    rows, arms = [], scored_arms()
+    """One row per finished run of a `scored_arms` arm at the base training-set size and at a bias
+    level the verdict reads (`design.role_levels`) in the store (only `runs`, if given)."""
+    rows, arms, levels = [], scored_arms(), design.role_levels().values()
     for path in sorted(runs_root(root).glob("*")):
         if path.name.startswith(".") or not is_done(path) or (runs is not None and path.name not in runs):
             continue
         config = load_run(path).config
-        if arm_of_config(config) not in arms or config.data.n_train_per_group != BASE_SIZE:
+        if arm_of_config(config) not in arms or config.data.n_train_per_group != BASE_SIZE \
+                or not any(abs(config.data.bias - b) < 1e-9 for b in levels):
             continue
         row = run_row(path)
         if row is not None:
