@@ -15,8 +15,8 @@ from ...runs.metrics import bootstrap_ci
 from ...analysis.results import arm_label
 from .style import STYLE
 
-PROMPT_LABELS = {"horse": '"horse"', "camel": '"camel"', "horse_grass": "horse, grass", "horse_desert": "horse, desert",
-                 "camel_grass": "camel, grass", "camel_desert": "camel, desert"}
+PROMPT_LABELS = {"horse": '"horse"', "camel": '"camel"', "horse_grass": "h. grass", "horse_desert": "h. desert",
+                 "camel_grass": "c. grass", "camel_desert": "c. desert"}
 
 
 def similarity_matrix(rows: pd.DataFrame) -> np.ndarray:
@@ -33,7 +33,7 @@ def plot_caption_similarity(mech: pd.DataFrame, arms: Sequence[str], bias: float
     """One heatmap per arm: the cosine similarity of the text embeddings of "horse", "camel" and the
     four descriptive captions, mean over the seeds at `bias`."""
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(arms), figsize=(5.0 * len(arms), 4.6), layout="constrained", squeeze=False)
+        fig, axes = plt.subplots(1, len(arms), figsize=(4.0 * len(arms), 4.2), layout="constrained", squeeze=False)
         for ax, arm in zip(axes[0], arms):
             rows = mech[(mech["arm"] == arm) & np.isclose(mech["bias"], bias)]
             if rows.empty:
@@ -44,11 +44,11 @@ def plot_caption_similarity(mech: pd.DataFrame, arms: Sequence[str], bias: float
             image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
             for i in range(len(PROMPTS)):
                 for j in range(len(PROMPTS)):
-                    ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=9,
+                    ax.text(j, i, f"{matrix[i, j]:.1f}", ha="center", va="center", fontsize=10,
                             color="white" if abs(matrix[i, j]) > 0.6 else "black")
             labels = [PROMPT_LABELS[p] for p in PROMPTS]
-            ax.set_xticks(range(len(PROMPTS)), labels, rotation=40, ha="right", fontsize=9)
-            ax.set_yticks(range(len(PROMPTS)), labels, fontsize=9)
+            ax.set_xticks(range(len(PROMPTS)), labels, rotation=45, ha="right", fontsize=10)
+            ax.set_yticks(range(len(PROMPTS)), labels, fontsize=10)
             ax.grid(False)
             ax.set_title(f"{ARMS[arm].label} ({rows['seed'].nunique()} seeds)", fontsize=11)
         fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="cosine similarity")
@@ -60,7 +60,7 @@ def plot_background_wins(mech: pd.DataFrame, arms: Sequence[str], n: int) -> Fig
     animal on the image's own background, against bias: mean over seeds and its percentile
     bootstrap interval, one line per arm (training-set size `n` per group)."""
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.0, 4.4), layout="constrained")
+        fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
         part = mech[mech["n_train_per_group"] == n]
         levels = sorted(part["bias"].unique())
         for arm in arms:
@@ -93,7 +93,7 @@ def plot_cue_conflict(cues: pd.DataFrame, arms: Sequence[str], bias: float) -> F
     """Accuracy of each arm's runs at `bias` (mean over seeds, percentile bootstrap interval) on the
     test images as they are, in grey, and with each animal in the other animal's coat; chance dashed."""
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(8.0, 4.4), layout="constrained")
+        fig, ax = plt.subplots(figsize=(7.0, 4.4), layout="constrained")
         width = 0.26
         shown = [a for a in arms if ((cues["arm"] == a) & np.isclose(cues["bias"], bias)).any()] if len(cues) else []
         for k, measure in enumerate(CUE_LABELS):
@@ -107,10 +107,11 @@ def plot_cue_conflict(cues: pd.DataFrame, arms: Sequence[str], bias: float) -> F
             ax.errorbar(x, mean, yerr=np.nan_to_num([mean - low, high - mean]), ls="", color="black", capsize=3,
                         lw=1.1)
         ax.axhline(0.5, color="0.35", ls="--", lw=1.1, label="chance")
-        ax.set_xticks(range(len(shown)), [ARMS[a].label for a in shown])
+        ax.set_xticks(range(len(shown)), [ARMS[a].label.replace(" baseline", "").replace(" (control)", "\n(control)")
+                                          for a in shown])
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("accuracy (mean of the four groups)")
-        ax.set_title(f"Shape or colour? Every model asked in its own words, bias {bias:g}", fontsize=11)
+        ax.set_title(f"Shape or colour? Own words, bias {bias:g}", fontsize=11)
         ax.grid(axis="x", visible=False)
         fig.legend(loc="outside lower center", ncol=2, fontsize=9)
     return fig

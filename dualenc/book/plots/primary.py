@@ -27,7 +27,7 @@ def plot_primary(family: pd.DataFrame, effect: dict, interaction: dict, test: Pr
     difference (`primary.interaction`)."""
     levels = family["bias"].tolist()
     with plt.rc_context(STYLE):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 4.4), width_ratios=(2.2, 1), layout="constrained")
+        fig, (left, right) = plt.subplots(1, 2, figsize=(7.6, 4.2), width_ratios=(2.2, 1), layout="constrained")
         strong = [i for i, b in enumerate(levels) if any(np.isclose(b, test.levels))]
         if strong:
             left.axvspan(min(strong) - 0.5, max(strong) + 0.5, color="0.92", zorder=0)
@@ -45,7 +45,7 @@ def plot_primary(family: pd.DataFrame, effect: dict, interaction: dict, test: Pr
                           markerfacecolor="white" if hollow else colour,
                           label=f"{outcome} after Holm" if not hollow else "uninformative (floor)")
         left.axhline(0.0, color="0.35", ls="--", lw=1.0, zorder=0.5)
-        left.set_xticks(range(len(levels)), [f"{b:g}" for b in levels])
+        left.set_xticks(range(len(levels)), [f"{b:g}" for b in levels], rotation=45)
         left.set_xlabel("bias (share of minority images removed)")
         left.set_ylabel(f"{label_of(test.metric)}, difference")
         left.set_title("Caption effect at each level")
