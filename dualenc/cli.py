@@ -198,6 +198,14 @@ def cmd_equivalence(args: argparse.Namespace) -> int:
     return main(args.runs, args.per_arm, args.jobs, command=" ".join(["dualenc", *sys.argv[1:]]))
 
 
+def cmd_curves(args: argparse.Namespace) -> int:
+    from .runs.curves import run_curves
+
+    table = run_curves(args.runs, args.out, args.grid_table, jobs=args.jobs, progress=not args.quiet)
+    print(f"{len(table)} curve rows written to {args.out}")
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .runs.study import run_dir, run_status
     from .runs.sweep import get_grid, run_sweep
@@ -332,6 +340,17 @@ def build_parser() -> argparse.ArgumentParser:
     equiv.add_argument("--per-arm", type=int, default=1, help="stored batches to train again per arm (default 1)")
     equiv.add_argument("--jobs", type=int, default=1, help="batches trained at once, one thread each (default 1)")
     equiv.set_defaults(func=cmd_equivalence)
+
+    curves = sub.add_parser("curves", help="learning curves: the curve arms at bias 0, 0.75 and 0.9 trained to "
+                                           "every budget of design.CURVE_BUDGETS, and on at bias 0 while an "
+                                           "arm's validation accuracy still rises (results/curves.csv)")
+    curves.add_argument("--runs", help="run store directory (default: $DUALENC_RUNS, else runs/ at the project root)")
+    curves.add_argument("--out", default="results/curves.csv", help="output CSV")
+    curves.add_argument("--grid-table", default="results/default.csv",
+                        help="the grid's results table: its runs at the study's budget are read, not trained")
+    curves.add_argument("--jobs", type=int, default=1, help="batches trained at once, one thread each (default 1)")
+    curves.add_argument("--quiet", action="store_true", help="no progress bar")
+    curves.set_defaults(func=cmd_curves)
     return parser
 
 

@@ -134,6 +134,16 @@ BLOCKS = (
 STRONG_LEVELS = tuple(b for b in BIAS_LEVELS if ORIGINAL_BIAS <= b < 1.0)
 
 
+# Learning curves (`dualenc curves`, results/curves.csv): the question's arms and the size control at
+# the verdict's levels, every seed trained to each budget (each budget a whole schedule); the study's
+# budget is the first. An arm's own converged budget is read from these at bias 0, on validation: an
+# arm whose last doubling there still gained more than the calibration's tolerance is trained on at
+# bias 0, a doubling at a time, up to CURVE_MAX_STEPS (`runs.curves.plateau_extensions`).
+CURVE_ARMS = ("pairwise_undescriptive", "pairwise_descriptive", "pairwise_size")
+CURVE_BUDGETS = {0.0: (1000, 2000), ORIGINAL_BIAS: (1000, 2000), STRONG_BIAS: (1000, 2000)}   # level -> budgets
+CURVE_MAX_STEPS = 4000
+
+
 @dataclass(frozen=True)
 class PrimaryTest:
     """The study's one primary test, declared before the results: the bias x caption interaction.
@@ -169,6 +179,11 @@ class OriginalExperiment:
     arm: str
     bias: float
     claim: str
+
+    @property
+    def title(self) -> str:
+        """The page's title: 'Experiment 3: bias 0.75, "horse" / "camel" captions'."""
+        return f"Experiment {self.name.removeprefix('exp')}: bias {self.bias:g}, {ARMS[self.arm].label} captions"
 
 
 ORIGINAL = (
@@ -245,7 +260,7 @@ def experiment_config(experiment: OriginalExperiment, base: Optional[ExperimentC
 
 
 __all__ = ["ORIGINAL_BIAS", "STRONG_BIAS", "ROLES", "Arm", "ARMS", "QUESTION", "Level", "LEVELS", "BIAS_LEVELS",
-           "FEW_BIAS_LEVELS", "LEVEL_SETS", "STRONG_LEVELS", "PrimaryTest", "PRIMARY", "DATA_SIZES", "SEEDS",
+           "FEW_BIAS_LEVELS", "LEVEL_SETS", "STRONG_LEVELS", "CURVE_ARMS", "CURVE_BUDGETS", "CURVE_MAX_STEPS", "PrimaryTest", "PRIMARY", "DATA_SIZES", "SEEDS",
            "Block", "BLOCKS", "arm_tables",
            "OriginalExperiment", "ORIGINAL", "ORIGINAL_EXPERIMENTS", "ArmComparison", "COMPARISONS", "arm", "arm_of",
            "arm_of_config", "level", "role_levels", "experiment_config"]

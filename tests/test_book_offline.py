@@ -308,3 +308,28 @@ def test_widgets_render_offline(browser_reports):
     for page, rep in pages.items():
         assert rep.facts.get("widgetViews", 0) > 0, f"{page}: widget state but no widgets"
         assert not rep.facts.get("widgetErrors"), f"{page}: widgets failed to render"
+
+
+def test_the_bias_slider_shows_every_level_offline(html_dir, chromium):
+    """The explorer's bias slider, driven by the keyboard in Chromium with the network off, shows
+    each level of the committed results table in turn (`explorer.bias_curve_views`)."""
+    import pandas as pd
+
+    levels = [f"{b:g}" for b in sorted(pd.read_csv(ROOT / "results" / "default.csv")["bias"].unique())]
+    seen = offline.slide_through(html_dir / "notebooks" / "explorer.html", steps=len(levels) - 1, chromium=chromium)
+    assert all(len(panels) == 1 for panels in seen), f"not one setting panel shown at a time: {seen}"
+    assert [panels[0][0] for panels in seen] == levels
+    assert len({panels[0][1] for panels in seen}) == 1          # the arm menu stays where it was
+
+
+RESULTS_PAGE_MAX_PX = 8000      # a short paper: the answer, one figure per question; the rest in the appendix
+
+
+def test_the_results_page_is_short(html_dir, chromium):
+    """At a 1280 px wide window the results page is at most RESULTS_PAGE_MAX_PX tall, and the
+    declared test's figure starts within its first two screens (900 px each)."""
+    rep = offline.inspect_pages([html_dir / "notebooks" / "sweep.html"], chromium=chromium, screenshots=False,
+                                window=(1280, 900))[0]
+    assert rep.facts["width"] == 1280
+    assert rep.facts["height"] <= RESULTS_PAGE_MAX_PX, f"the results page is {rep.facts['height']} px tall"
+    assert rep.facts["firstFigureTop"] is not None and rep.facts["firstFigureTop"] < 2 * 900, rep.facts

@@ -48,3 +48,27 @@ def test_a_committed_setting_is_reproduced_by_training_again(tmp_path):
     else:
         assert result.summary["outcome"].isin(["bitwise equal", "consistent"]).all(), \
             f"outside the measured spread:\n{result.summary}\ntolerances:\n{tolerances()}"
+
+
+def test_the_committed_curves_hold_the_grid_runs_at_the_study_budget():
+    """results/curves.csv: every curve setting with its 5 seeds (and the bias-0 extensions of arms still
+    rising there); at the study's budget and bias 0 its
+    runs were trained again for the curves (to read their validation accuracy), and every measure
+    equals the grid's committed run of the same config hash: the curves and the grid are one study."""
+    from dualenc.design import CURVE_ARMS, CURVE_BUDGETS, CURVE_MAX_STEPS, SEEDS
+
+    curves = pd.read_csv(TABLE.parent / "curves.csv")
+    expected = {(arm, bias, steps) for arm in CURVE_ARMS for bias, budgets in CURVE_BUDGETS.items() for steps in budgets}
+    found = set(map(tuple, curves[["arm", "bias", "steps"]].drop_duplicates().to_numpy().tolist()))
+    assert expected <= found
+    # beyond the design's budgets: only bias-0 doublings up to the largest budget (`plateau_extensions`)
+    largest = max(CURVE_BUDGETS[0.0])
+    assert all(bias == 0 and steps <= CURVE_MAX_STEPS and (steps / largest).is_integer()
+               and ((arm, 0.0, steps // 2) in found) for arm, bias, steps in found - expected)
+    assert (curves.groupby(["arm", "bias", "steps"])["seed"].nunique() == len(SEEDS)).all()
+    assert curves.loc[curves["bias"] == 0, "val_average_acc"].notna().all()
+    grid = pd.read_csv(TABLE).set_index("run")
+    study = curves[curves["steps"] == 1000].set_index("run")
+    assert set(study.index) <= set(grid.index)
+    measures = ["worst_group_acc", "average_acc", "probe_animal_acc", "probe_background_acc", "final_loss"]
+    assert (study[measures] == grid.loc[study.index, measures]).all().all()

@@ -82,3 +82,5 @@ def test_the_table_of_contents_lists_the_original_experiments_of_the_design():
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
     generated = [f.rsplit("/", 1)[-1] for f in files if f.startswith("book/generated/")]
     assert generated == [e.name for e in design.ORIGINAL]
+    titles = [c.get("title") for part in toc["parts"] for c in part["chapters"] if c["file"].startswith("book/generated/")]
+    assert titles == [e.title for e in design.ORIGINAL]       # the navigation says what the page's own title says

@@ -96,8 +96,11 @@ def test_notebook_is_committed_clean_and_follows_the_outline(name):
                 if line.startswith("#")]
     assert sum(h.startswith("# ") for h in headings) == 1 and headings[0].startswith("# ")
     sections = [h for h in headings if h.startswith("## ")]
-    assert sections[:3] == ["## Overview", "## Prerequisites", "## Imports"]
-    assert sections[-1] == "## Summary" and len(sections) > 4
+    # a page, not a notebook: the set-up cells run first, hidden and without headings of their own
+    assert not {"## Imports", "## Parameters"} & set(sections), f"{name}: set-up cells must not have headings"
+    assert sections[-1] == "## Reproduce this page" and len(sections) > 3
+    assert f"papermill notebooks/{name}.ipynb" in "".join(
+        c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Reproduce"))
     parameters_cell(nb)
 
 
@@ -210,7 +213,7 @@ def test_an_unknown_parameter_fails_at_once_naming_it(tmp_path, name):
     ("dataset", ["ds_contact_sheet", "ds_fig_bias", "ds_kept_75", "ds_caption_table", "ds_easier_feature"]),
     ("comparison", ["cmp_table", "cmp_fig_group_acc", "cmp_fig_pca_train", "cmp_exp4_worst_group_acc",
                     "cmp_effect_captions_biased"]),
-    ("explorer", ["expl_n_views", "expl_n_runs"]),
+    ("explorer", ["expl_n_views", "expl_n_runs", "expl_n_levels"]),
 ])
 def test_notebook_runs_end_to_end(tmp_path, runs, name, expected):
     nb = execute(name, tmp_path, **SMALL, runs_dir=str(runs))

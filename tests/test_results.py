@@ -347,11 +347,14 @@ def test_agreement_says_where_the_measures_agree(df):
     cap = C.caption_comparison(df)
     status, sentence = C.agreement(cap, 0.75)
     assert status == "partly agree"          # higher on four measures, majority accuracy unclear
-    assert "higher on worst-group accuracy in each model's own words (+0.15 [+0.15, +0.15])" in sentence
-    assert "neither clearly higher nor lower on majority-group accuracy" in sentence and "lower on" not in \
-        sentence.replace("higher nor lower on", "")
+    assert "Worst-group accuracy in each model's own words: +0.15 [+0.15, +0.15], higher." in sentence
+    import re
+    majority = re.search(r"Majority-group accuracy: [^\]]*\], (\w+)\.", sentence)
+    assert majority and majority.group(1) == "inconclusive" and "lower" not in sentence   # its outcome last
+    assert all(len(s.split()) <= 25 for s in sentence.split(". "))           # short sentences
     status, sentence = C.agreement(cap, 0.95)
-    assert status == "agree" and "cannot be told apart on worst-group accuracy" in sentence
+    assert status == "agree" and "Worst-group accuracy in each model's own words: " in sentence \
+        and "uninformative (both at a floor or a ceiling)" in sentence
     only_floor = cap[cap["key"].isin(C.WORST_GROUP)]
     assert C.agreement(only_floor, 1.0)[0] == "uninformative"
     mixed = cap.copy()
@@ -415,7 +418,7 @@ def test_verdict_gives_every_key_an_outcome_word(df):
     assert v["bias_undescriptive_outcome"] == "supported"                  # bias lowers worst-group accuracy
     assert v["ds_changes"] == "changes" and v["ds_small_n"] == 48 and v["ds_large_n"] == 768
     assert v["answer"] == "yes" and v["xue_phrase"] == "agrees with"
-    assert v["answer_sentence"].startswith("At bias 0.75, compared with")
+    assert v["answer_sentence"].startswith("At bias 0.75, descriptive captions minus")
     assert v["cap_n_rows"] == sum(v[f"cap_n_{w}"] for w in C.OUTCOMES)
     # plain Python values: myst-nb's {glue:text} formats "0.15", not "np.float64(0.15)"
     assert not [k for k, x in {**v, **CL.claim_values(CL.claims(df))}.items() if isinstance(x, np.generic)]
@@ -553,8 +556,8 @@ def test_sweep_notebook_runs_on_the_ci_grid(tmp_path):
 
     from dualenc.runs.sweep import ci_grid
 
-    def run(name):
-        papermill.execute_notebook(str(NOTEBOOKS / "sweep.ipynb"), str(tmp_path / name), kernel_name="python3",
+    def run(name, page="sweep"):
+        papermill.execute_notebook(str(NOTEBOOKS / f"{page}.ipynb"), str(tmp_path / name), kernel_name="python3",
                                    parameters={"grid": "ci", "runs_dir": str(tmp_path / "runs"), "jobs": 2},
                                    progress_bar=False, cwd=str(tmp_path), execution_timeout=600)
         return glued(nbformat.read(tmp_path / name, as_version=4))
@@ -562,11 +565,18 @@ def test_sweep_notebook_runs_on_the_ci_grid(tmp_path):
     glue = run("first.ipynb")
     assert referenced_glue_keys(nbformat.read(tmp_path / "first.ipynb", as_version=4)) <= set(glue)
     assert glue["sw_n_runs"][0] == glue["sw_n_grid"][0] == len(ci_grid())
-    for fig in ("headline", "prompt_sets", "caption_effects", "probes", "silhouettes", "losses"):
+    for fig in ("primary", "headline", "control", "background_wins", "cue_conflict"):
         assert "image/png" in glue[f"sw_fig_{fig}"][1]
     assert glue["sw_answer"][0] in ("yes", "partly", "mixed", "no", "inconclusive", "uninformative")
+    assert glue["sw_cv_own_descriptive"][0] == "not run"       # the ci grid has no learning curves
     assert (tmp_path / "results" / "ci.csv").is_file()  # the grid's table, read as is next time
     assert run("second.ipynb")["sw_sweep_ran"][0] == 0
+    # the appendix reads the same table: every comparison behind the results page
+    appendix = run("appendix.ipynb", "all_comparisons")
+    assert referenced_glue_keys(nbformat.read(tmp_path / "appendix.ipynb", as_version=4)) <= set(appendix)
+    for fig in ("caption_effects", "prompt_sets", "probes", "silhouettes", "losses", "data_size"):
+        assert "image/png" in appendix[f"sw_fig_{fig}"][1]
+    assert appendix["sw_sweep_ran"][0] == 0
 
 
 if __name__ == "__main__":

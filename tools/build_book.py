@@ -163,11 +163,19 @@ def run_papermill(template: Path, out: Path, params: dict, cwd: Path, failed_dir
 
 
 def tidy_rendered_page(page: Path, out: Path) -> None:
-    """Make a rendered page fit to publish: papermill's injected-parameters cell tagged
+    """Make a rendered page fit to publish: the template's title replaced by the experiment's own
+    and the original's claim (`design.ORIGINAL`), papermill's injected-parameters cell tagged
     `remove-cell` (the page's table of the parameters used says the same for the reader, and the
     template's own parameters cell stays one click away), and papermill's record of the input and
     output paths made relative to the project, so the book shows no folder of the building machine."""
+    from dualenc.design import ORIGINAL
+
     nb = json.loads(page.read_text())
+    experiment = next((e for e in ORIGINAL if e.name == out.stem), None)
+    title = next((c for c in nb["cells"] if c["cell_type"] == "markdown"
+                  and "".join(c["source"]).startswith("# ")), None)
+    if experiment is not None and title is not None:
+        title["source"] = [f"# {experiment.title}\n", "\n", f"*The original study's claim:* {experiment.claim}"]
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
@@ -378,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; choose one of {sorted(PROFILES)}")
     os.environ[PROFILE_ENV] = args.profile  # seen by every kernel, papermill's and myst-nb's
+    # Sphinx writes this year into _config.yml's copyright: the footer carries the year of the build
+    os.environ.setdefault("SOURCE_DATE_EPOCH", str(int(time.time())))
 
     path_output = args.path_output.resolve()
     build_dir = path_output / "_build"

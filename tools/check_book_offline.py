@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -215,6 +216,10 @@ _FACTS_JS = r"""
     widgetViews: document.querySelectorAll('.jupyter-widgets').length,
     widgetErrors: document.querySelectorAll('.jupyter-widgets .widget-error, .jupyter-widgets-error-widget').length,
     fontsStatus: document.fonts ? document.fonts.status : null,
+    height: document.documentElement.scrollHeight,
+    firstFigureTop: (() => { const img = document.querySelector('article img, main img');
+                             return img ? img.getBoundingClientRect().top + window.scrollY : null; })(),
+    width: window.innerWidth,
   });
 })()
 """
@@ -344,10 +349,9 @@ async def _inspect(ws_url: str, urls: list[str], settle_s: float, timeout_s: flo
     return reports
 
 
-def inspect_pages(paths: list[Path], chromium: str | None = None, settle_s: float = 1.5,
-                  timeout_s: float = 30.0, screenshots: bool | str = True,
-                  window: tuple[int, int] = (1200, 1600)) -> list[PageReport]:
-    """Open each HTML file in headless Chromium with the network cut off; report on it."""
+@contextlib.contextmanager
+def devtools_page(chromium: str | None = None, window: tuple[int, int] = (1200, 1600)):
+    """Headless Chromium with the network cut off; yields the DevTools websocket URL of its page."""
     chromium = chromium or find_chromium()
     if not chromium:
         raise FileNotFoundError("no chromium found (apt-get install -y chromium)")
@@ -371,10 +375,7 @@ def inspect_pages(paths: list[Path], chromium: str | None = None, settle_s: floa
             port = int(port_file.read_text().split()[0])
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
                 targets = json.load(r)
-            page = next(t for t in targets if t.get("type") == "page")
-            urls = [Path(p).resolve().as_uri() for p in paths]
-            return asyncio.run(_inspect(page["webSocketDebuggerUrl"], urls, settle_s,
-                                        timeout_s, screenshots))
+            yield next(t for t in targets if t.get("type") == "page")["webSocketDebuggerUrl"]
         finally:
             proc.terminate()
             try:
@@ -382,6 +383,73 @@ def inspect_pages(paths: list[Path], chromium: str | None = None, settle_s: floa
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def inspect_pages(paths: list[Path], chromium: str | None = None, settle_s: float = 1.5,
+                  timeout_s: float = 30.0, screenshots: bool | str = True,
+                  window: tuple[int, int] = (1200, 1600)) -> list[PageReport]:
+    """Open each HTML file in headless Chromium with the network cut off; report on it."""
+    with devtools_page(chromium, window) as ws_url:
+        urls = [Path(p).resolve().as_uri() for p in paths]
+        return asyncio.run(_inspect(ws_url, urls, settle_s, timeout_s, screenshots))
+
+
+# the bias slider of the explorer page and the setting panel it shows (`explorer.bias_curve_views`)
+_SHOWN_PANEL_JS = r"""
+(() => {
+  const shown = Array.from(document.querySelectorAll('.bias-panel')).filter(p => p.offsetParent !== null);
+  return JSON.stringify(shown.map(p => [p.dataset.bias, p.dataset.arm]));
+})()
+"""
+_FOCUS_SLIDER_JS = r"""
+(() => {
+  const handle = document.querySelector('.widget-hslider .noUi-handle, .widget-slider .noUi-handle');
+  if (!handle) return false;
+  handle.scrollIntoView({block: 'center'});
+  handle.focus();
+  return document.activeElement === handle;
+})()
+"""
+
+
+async def _slide(ws_url: str, url: str, steps: int, timeout_s: float) -> list:
+    from tornado.websocket import websocket_connect
+
+    ws = await websocket_connect(ws_url, max_message_size=256 * 1024 * 1024)
+    cdp = _Cdp(ws)
+
+    async def evaluate(expression: str):
+        return (await cdp.call("Runtime.evaluate", expression=expression, returnByValue=True))["result"]["value"]
+
+    try:
+        for domain in ("Page", "Runtime"):
+            await cdp.call(f"{domain}.enable")
+        loaded = cdp.wait_event("Page.loadEventFired")
+        await cdp.call("Page.navigate", url=url)
+        await asyncio.wait_for(loaded, timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while not json.loads(await evaluate(_SHOWN_PANEL_JS)) or not await evaluate(_FOCUS_SLIDER_JS):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url}: no bias slider and setting panel rendered within {timeout_s} s")
+            await asyncio.sleep(0.25)
+        seen = [json.loads(await evaluate(_SHOWN_PANEL_JS))]
+        for _ in range(steps):
+            for kind in ("keyDown", "keyUp"):
+                await cdp.call("Input.dispatchKeyEvent", type=kind, key="ArrowRight", code="ArrowRight",
+                               windowsVirtualKeyCode=39, nativeVirtualKeyCode=39)
+            await asyncio.sleep(0.3)
+            seen.append(json.loads(await evaluate(_SHOWN_PANEL_JS)))
+        return seen
+    finally:
+        cdp.reader.cancel()
+        ws.close()
+
+
+def slide_through(page: Path, steps: int, chromium: str | None = None, timeout_s: float = 60.0) -> list:
+    """Open `page` offline, press the right arrow on its bias slider `steps` times; the setting
+    panels shown ([bias, arm] pairs) before the first press and after each."""
+    with devtools_page(chromium) as ws_url:
+        return asyncio.run(_slide(ws_url, Path(page).resolve().as_uri(), steps, timeout_s))
 
 
 def screenshot_variance(png: bytes) -> float:

@@ -203,31 +203,25 @@ def _listing(items: list) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+# the word a finding's sentence ends with, by outcome (the claim: the first arm scores higher)
+FINDING_WORDS = {"supported": "higher", "contradicted": "lower", "inconclusive": "inconclusive",
+                 "uninformative": "uninformative (both at a floor or a ceiling)"}
+
+
 def agreement(table: pd.DataFrame, bias: float, a: str = "descriptive captions",
               b: str = '"horse" / "camel" captions') -> tuple:
-    """(status, sentence) for one bias level of a `caption_comparison` table. status: "agree" (every
+    """(status, sentences) for one bias level of a `caption_comparison` table. status: "agree" (every
     informative measure supported, or every one contradicted), "disagree" (some higher, some lower),
     "partly agree" (one direction where the intervals are clear, inconclusive elsewhere),
     "inconclusive" (every informative interval spans 0), "uninformative" (every measure at a floor
-    or ceiling) or "not run". Direction words appear only for supported or contradicted rows."""
+    or ceiling) or "not run". The sentences are short: which arms at which level, then one finding
+    per sentence, its interval in brackets and its outcome word last ("higher" and "lower" only for a
+    supported or contradicted row), then what the measures say together."""
     rows = table[np.isclose(table["bias"], bias)]
     if rows.empty or (rows["outcome"] == NOT_RUN).all():
         return NOT_RUN, f"At bias {bias:g}, {a} were not compared with {b} (not run)."
-
-    def named(outcome_word):
-        part = rows[rows["outcome"] == outcome_word]
-        return [f"{r.short} ({interval_text(r.estimate, r.low, r.high, 2, signed=True)})" for r in part.itertuples()]
-
-    higher, lower = named("supported"), named("contradicted")
-    unclear = rows.loc[rows["outcome"] == "inconclusive", "short"].tolist()
-    floor = rows.loc[rows["outcome"] == "uninformative", "short"].tolist()
-    parts = ([f"score higher on {_listing(higher)}"] if higher else []) + \
-        ([f"score lower on {_listing(lower)}"] if lower else [])
-    if unclear:
-        parts.append(f"are neither clearly higher nor lower on {_listing(unclear)} (the intervals span 0)")
-    if floor:
-        parts.append(f"cannot be told apart on {_listing(floor)}, where both arms sit at a floor or a ceiling")
-    sentence = f"At bias {bias:g}, compared with {b}, {a} " + "; ".join(parts)
+    findings = [f"{r.short[0].upper()}{r.short[1:]}: {interval_text(r.estimate, r.low, r.high, 2, signed=True)}, "
+                f"{FINDING_WORDS.get(r.outcome, r.outcome)}." for r in rows.itertuples() if r.outcome != NOT_RUN]
     informative = {o for o in rows["outcome"] if o in ("supported", "contradicted", "inconclusive")}
     if not informative:
         status = "uninformative"
@@ -239,11 +233,11 @@ def agreement(table: pd.DataFrame, bias: float, a: str = "descriptive captions",
         status = "agree"
     else:
         status = "partly agree"
-    verdict_words = {"agree": "the informative measures agree", "disagree": "the measures disagree",
-                     "partly agree": "the measures point one way where their intervals are clear",
-                     "inconclusive": "no measure shows a clear difference",
-                     "uninformative": "no measure can tell the arms apart"}[status]
-    return status, f"{sentence}: {verdict_words}."
+    together = {"agree": "The informative measures agree.", "disagree": "The measures disagree.",
+                "partly agree": "The measures point one way where their intervals are clear.",
+                "inconclusive": "No measure shows a clear difference.",
+                "uninformative": "No measure can tell the arms apart."}[status]
+    return status, " ".join([f"At bias {bias:g}, {a} minus {b}, paired by seed.", *findings, together])
 
 
 def probe_references(df: pd.DataFrame, arms: Sequence[str] = QUESTION[::-1],

@@ -297,14 +297,15 @@ def collect(root: Optional[str | Path] = None) -> pd.DataFrame:
     """One tidy row per finished run in the store: run id, its arm (`design.ARMS`; None for a
     setting no arm declares), config columns, metrics, and what made it (code digest, kernel
     fingerprint, CPU, threads: `provenance.PROVENANCE_COLUMNS`)."""
-    rows = []
-    for path in sorted(runs_root(root).glob("*")):
-        if path.name.startswith(".") or not is_done(path):
-            continue
-        record = load_run(path)
-        rows.append({"run": path.name, "arm": arm_of_config(record.config), **flat_config(record.config),
-                     **record.metrics, **provenance.provenance_row(stored_training(path))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([collect_row(path) for path in sorted(runs_root(root).glob("*"))
+                         if not path.name.startswith(".") and is_done(path)])
+
+
+def collect_row(path: Path) -> dict:
+    """The results row of one finished run (see `collect`)."""
+    record = load_run(path)
+    return {"run": path.name, "arm": arm_of_config(record.config), **flat_config(record.config),
+            **record.metrics, **provenance.provenance_row(stored_training(path))}
 
 
 def code_digests(table: pd.DataFrame) -> dict:

@@ -7,10 +7,12 @@
 - sweep_results.py: the sweep results table (`results.summarise`) and the calibration table
 - mechanism.py: caption-embedding similarities, which caption a minority image is nearest to, cue conflicts
 - primary.py: the declared test (the caption effect per level, the interaction built on it)
+- curves.py: the learning curves (the caption effect against the budget, convergence at bias 0)
 - replication.py: how far a rerun on other CPU kernels moves a run (the measured spread)
 
 Every function draws into a given Axes (or makes its own figure) and returns it; none calls plt.show.
 """
+from .curves import plot_convergence, plot_effect_by_budget
 from .dataset import image_grid, plot_bias_levels, sample_training_images
 from .embeddings import pca_2d, pca_figures, pca_grid, pca_panel, plot_embeddings, plot_pca
 from .mechanism import plot_background_wins, plot_caption_similarity, plot_cue_conflict

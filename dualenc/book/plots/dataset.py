@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ...config import GROUPS, MINORITY_GROUPS, DataConfig, group_name
-from .style import GROUP_LABELS, STYLE
+from .style import GROUP_LABELS, PAGE_WIDTH, STYLE
 
 
 def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8) -> Figure:
@@ -28,7 +28,8 @@ def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: i
     cols = min(ncols, n)
     rows = math.ceil(n / cols)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols, 1.4 * rows), squeeze=False,
+        shrink = min(1.0, PAGE_WIDTH / (1.25 * cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols * shrink, 1.4 * rows * shrink), squeeze=False,
                                  layout="constrained")
         for i, ax in enumerate(axes.flat):
             if i >= n:
@@ -37,7 +38,7 @@ def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: i
             ax.imshow(imgs[i], interpolation="nearest")
             ax.set_axis_off()
             if titles:
-                ax.set_title(str(titles[i]), fontsize=8, fontweight="normal", pad=3)
+                ax.set_title(str(titles[i]), fontsize=9.5, fontweight="normal", pad=3)
     return fig
 
 
@@ -69,7 +70,7 @@ def plot_bias_levels(table: pd.DataFrame) -> Figure:
     """Bars: images per group kept at each bias level; line: majority share per animal
     (`tables.bias_table`)."""
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.5, 4.0), layout="constrained")
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.0), layout="constrained")
         x = np.arange(len(table))
         ax.bar(x - 0.2, table["majority images per group"], 0.4, color="0.55", label="each majority group")
         bars = ax.bar(x + 0.2, table["minority images kept per group"], 0.4, color="tab:blue",

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ...config import ANIMALS, BACKGROUNDS, group_name
-from .style import CLASS_STYLES, COLOUR_BY, PAIR_SIZE, STYLE, legend_handles, new_axes
+from .style import CLASS_STYLES, COLOUR_BY, PAGE_WIDTH, PAIR_SIZE, STYLE, legend_handles, new_axes
 
 _BASE_MARKER = 22.0        # scatter marker area (pt^2) of a single point
 _MAX_NOTES = 12            # at most this many "xN" count labels per panel
@@ -210,7 +210,7 @@ def pca_grid(records: dict, split: str = "train", kind: str = "image", colour_by
     names = list(records)
     rows = int(np.ceil(len(names) / 2))
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(rows, 2, figsize=(10, 4.3 * rows), layout="constrained", squeeze=False)
+        fig, axes = plt.subplots(rows, 2, figsize=(PAGE_WIDTH, 3.3 * rows + 0.8), layout="constrained", squeeze=False)
         for ax, name in zip(axes.flat, names):
             d = records[name].config.data
             pca_panel(records[name].embeddings(), kind, split, colour_by, ax=ax,

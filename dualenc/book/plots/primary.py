@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 
 from ...design import PrimaryTest
 from ...runs.metric_registry import label_of
-from .style import STYLE
+from .style import PAGE_WIDTH, STYLE
 
 HOLM_COLOURS = {"supported": "#029e73", "contradicted": "#d55e00", "inconclusive": "0.35", "uninformative": "0.35"}
 
@@ -27,7 +27,7 @@ def plot_primary(family: pd.DataFrame, effect: dict, interaction: dict, test: Pr
     difference (`primary.interaction`)."""
     levels = family["bias"].tolist()
     with plt.rc_context(STYLE):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(7.6, 4.2), width_ratios=(2.2, 1), layout="constrained")
+        fig, (left, right) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 4.4), width_ratios=(1.9, 1), layout="constrained")
         strong = [i for i, b in enumerate(levels) if any(np.isclose(b, test.levels))]
         if strong:
             left.axvspan(min(strong) - 0.5, max(strong) + 0.5, color="0.92", zorder=0)
@@ -61,7 +61,7 @@ def plot_primary(family: pd.DataFrame, effect: dict, interaction: dict, test: Pr
         _interval(right, 1, effect, "0.35", "strong bias")
         _interval(right, 2, interaction, "#0173b2", "difference")
         right.axhline(0.0, color="0.35", ls="--", lw=1.0, zorder=0.5)
-        right.set_xticks([0, 1, 2], [f"bias {test.reference:g}", "strong\nbias", "difference\n(the test)"])
+        right.set_xticks([0, 1, 2], [f"bias\n{test.reference:g}", "strong\nbias", "the\ntest"])
         right.set_xlim(-0.6, 2.6)
         right.set_title("The declared test")
         right.grid(axis="x", visible=False)

@@ -16,7 +16,7 @@ from matplotlib.patches import Patch
 
 from ...config import GROUP_NAMES
 from ...runs.metric_registry import CHANCE
-from .style import GROUP_COLOURS, GROUP_LABELS, STYLE, new_axes
+from .style import GROUP_COLOURS, GROUP_LABELS, PAGE_WIDTH, STYLE, new_axes
 
 
 def _log_label(value: float, _pos=None) -> str:
@@ -96,7 +96,7 @@ def plot_group_accuracy(group_acc: dict, ax: Axes | None = None, title: str = ""
                         xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
                         fontsize=10, fontweight="bold" if i == worst else "normal",
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9})
-        ax.set_xticks(x, [GROUP_LABELS[g].replace(" ", "\n", 1) for g in names])
+        ax.set_xticks(x, [GROUP_LABELS[g].replace(" ", "\n", 1) for g in names], fontsize=9)
         ax.set_ylim(0, 1.18)
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_ylabel("accuracy")
@@ -116,7 +116,8 @@ def plot_zero_shot(metrics: dict, headline: str = "") -> Figure:
     if not sets:
         sets = [("", "image-only classifier")]
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 4.0), layout="constrained", squeeze=False)
+        fig, axes = plt.subplots(1, len(sets), figsize=(PAGE_WIDTH * (1 if len(sets) > 1 else 0.6), 3.9),
+                                 layout="constrained", squeeze=False)
         for ax, (prefix, title) in zip(axes.flat, sets):
             key = f"zs_{prefix}_acc_" if prefix else "acc_"
             mark = " (headline)" if prefix == metrics.get("headline_prompts") and len(sets) > 1 else ""
@@ -131,14 +132,14 @@ def plot_group_accuracy_comparison(records: dict) -> Figure:
     each run's worst group hatched, its value in bold."""
     names = list(records)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(9, 4.6), layout="constrained")
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.8), layout="constrained")
         width = 0.8 / len(GROUP_NAMES)
         x = np.arange(len(names))
         for k, g in enumerate(GROUP_NAMES):
             values = [records[n].metrics[f"acc_{g}"] for n in names]
             bars = ax.bar(x - 0.4 + (k + 0.5) * width, values, width, color=GROUP_COLOURS[g], alpha=0.8,
                           edgecolor="0.2", linewidth=0.6)
-            labels = ax.bar_label(bars, fmt="%.2f", fontsize=7.5, padding=2)
+            labels = ax.bar_label(bars, fmt="%.2f", fontsize=8.5, padding=2, rotation=90)
             for bar, label, n in zip(bars, labels, names):
                 if records[n].metrics["worst_group"] == g:
                     bar.set_hatch("//")
@@ -147,7 +148,7 @@ def plot_group_accuracy_comparison(records: dict) -> Figure:
         ax.axhline(CHANCE, color="0.35", ls="--", lw=1.2, zorder=0.5)
         ax.set_xticks(x, [f"{n}\nbias {records[n].config.data.bias:g}\n{records[n].config.data.captions}"
                           for n in names])
-        ax.set_ylim(0, 1.1)
+        ax.set_ylim(0, 1.2)
         ax.set_ylabel("zero-shot accuracy (test)")
         ax.grid(axis="x", visible=False)
         ax.set_title("Per-group accuracy of each experiment")
@@ -155,5 +156,5 @@ def plot_group_accuracy_comparison(records: dict) -> Figure:
                    for g in GROUP_NAMES]
         handles += [Patch(facecolor="white", edgecolor="black", hatch="//", label="worst group"),
                     plt.Line2D([], [], color="0.35", ls="--", label="chance")]
-        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
+        fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=9)
     return fig

@@ -27,8 +27,11 @@ CLASS_STYLES = {"group": (GROUP_NAMES, GROUP_COLOURS, GROUP_LABELS),      # colo
 STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.3),
          "figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight", "legend.frameon": True,
          "legend.framealpha": 0.9, "axes.titleweight": "bold"}
+# The book shows a figure at its own size up to the text column (`legibility.BOOK_COLUMN_PX`, at the
+# figure dpi of 110 about 6.25 inches) and shrinks a wider one, text and all: figures stay within PAGE_WIDTH.
+PAGE_WIDTH = 6.6           # inches
 SINGLE_SIZE = (5.5, 4.2)   # inches: one panel, about half to two thirds of a book page
-PAIR_SIZE = (10.0, 4.6)    # two panels side by side, a full page width
+PAIR_SIZE = (PAGE_WIDTH, 3.8)   # two panels side by side, a full page width
 
 
 def use_style() -> None:

@@ -7,6 +7,7 @@ size is drawn except in `plot_data_size`.
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Iterable, Optional
 
 import matplotlib.pyplot as plt
@@ -18,7 +19,7 @@ from matplotlib.figure import Figure
 from ...design import ARMS, QUESTION, arm_tables
 from ...runs.metric_registry import chance_of, label_of
 from ...analysis.results import arm_label, at_size, bounds
-from .style import STYLE
+from .style import PAGE_WIDTH, STYLE
 
 # probe-metric suffix -> (label, colour, line style) of the reference probes drawn beside a probe
 PROBE_REFERENCES = {"_pixels": ("raw pixels", "0.2", ":"), "_random": ("random-init encoder", "0.55", "-.")}
@@ -43,7 +44,7 @@ def _finish_panel(ax, metric: str) -> None:
         ax.set_ylim(lo - 0.02 * (hi - lo), hi + 0.04 * (hi - lo))
     else:
         ax.axhline(0.0, color="0.35", ls=":", lw=1.1, zorder=0.5)
-    ax.set_title(label_of(metric), fontsize=12)
+    ax.set_title(textwrap.fill(label_of(metric), 30), fontsize=11)
 
 
 def _legend_chance_last(ax) -> tuple:
@@ -62,10 +63,11 @@ def plot_vs_bias(summary: pd.DataFrame, metrics: list, arms: Optional[Iterable[s
     arms = [a for a in (arm_tables()["captions"] if arms is None else arms)
             if (summary["arm"] == a).any() and (baseline or ARMS[a].loss != "image_only")]
     levels = sorted(summary["bias"].unique())
-    ncols = ncols or len(metrics)
+    ncols = min(ncols or len(metrics), 2)
     nrows = math.ceil(len(metrics) / ncols)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.3 * nrows + 0.6), layout="constrained",
+        fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH if ncols > 1 else PAGE_WIDTH * 0.75,
+                                                        3.2 * nrows + 0.9), layout="constrained",
                                  squeeze=False, sharex=True)
         for ax, metric in zip(axes.flat, metrics):
             for arm in arms:
@@ -92,10 +94,9 @@ def plot_vs_bias(summary: pd.DataFrame, metrics: list, arms: Optional[Iterable[s
         for ax in list(axes.flat)[len(metrics):]:
             ax.remove()
         handles, labels = _legend_chance_last(axes.flat[0])
-        fig.legend(handles, labels, loc="outside lower center", fontsize=10,
-                   ncol=min(len(labels), 4) if ncols > 2 else math.ceil(len(labels) / 2))
+        fig.legend(handles, labels, loc="outside lower center", fontsize=10, ncol=min(3, math.ceil(len(labels) / 2)))
         if title:
-            fig.suptitle(title, fontweight="bold")
+            fig.suptitle(textwrap.fill(title, 60), fontweight="bold")
     return fig
 
 
@@ -130,8 +131,8 @@ def plot_intervals(summary: pd.DataFrame, metrics: list, arms: list, levels: Opt
     levels = sorted(summary["bias"].unique()) if levels is None else list(levels)
     width = 0.8 / len(arms)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.6, 1.2 + 0.3 * len(arms) * len(levels))
-                                                          * len(metrics), 4.2), layout="constrained", squeeze=False)
+        fig, axes = plt.subplots(len(metrics), 1, figsize=(min(PAGE_WIDTH, max(4.6, 1.2 + 0.3 * len(arms) * len(levels))),
+                                                           3.4 * len(metrics) + 1.2), layout="constrained", squeeze=False)
         for ax, metric in zip(axes.flat, metrics):
             for k, arm in enumerate(arms):
                 x, mean, low, high = _series(summary, arm, metric, levels)
@@ -146,9 +147,9 @@ def plot_intervals(summary: pd.DataFrame, metrics: list, arms: list, levels: Opt
             ax.set_xlim(-0.5, len(levels) - 0.5)
             ax.grid(axis="x", visible=False)
         handles, labels = _legend_chance_last(axes.flat[0])
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=10)
+        fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=10)
         if title:
-            fig.suptitle(title, fontweight="bold")
+            fig.suptitle(textwrap.fill(title, 60), fontweight="bold")
     return fig
 
 
@@ -183,7 +184,9 @@ def plot_data_size(summary: pd.DataFrame, metric: str = "worst_group_acc",
     if len(sizes) < 2:
         per_level = []
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, max(1, len(per_level)), figsize=(3.0 * max(1, len(per_level)) + 0.6, 3.6),
+        columns = min(2, max(1, len(per_level)))
+        rows = math.ceil(max(1, len(per_level)) / columns)
+        fig, axes = plt.subplots(rows, columns, figsize=(PAGE_WIDTH, 2.9 * rows + 1.0),
                                  layout="constrained", squeeze=False, sharey=True)
         if not per_level:
             axes[0, 0].text(0.5, 0.5, "this grid has no data-size runs", ha="center", va="center")
@@ -202,10 +205,14 @@ def plot_data_size(summary: pd.DataFrame, metric: str = "worst_group_acc",
             ax.set_title(f"bias {b:g}", fontsize=12)
             ax.set_xticks(range(len(sizes)), [f"{n:d}" for n in sizes])
             ax.set_xlabel("training images per group", fontsize=10)
-        axes.flat[0].set_ylabel(label_of(metric))
+        for ax in list(axes.flat)[len(per_level):]:
+            ax.remove()
+        for row in axes:
+            row[0].set_ylabel(textwrap.fill(label_of(metric), 20))
         handles, labels = _legend_chance_last(axes.flat[0])
         fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=10)
-        fig.suptitle(f"{label_of(metric).capitalize()} against the training-set size", fontweight="bold")
+        fig.suptitle(textwrap.fill(f"{label_of(metric).capitalize()} against the training-set size", 60),
+                     fontweight="bold")
     return fig
 
 
@@ -218,7 +225,7 @@ def plot_differences(table: pd.DataFrame, title: str = "") -> Figure:
     width = 0.8 / max(1, len(measures))
     colours = sns.color_palette("dark", len(measures))
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(levels) + 2.5), 4.4), layout="constrained")
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 5.2), layout="constrained")
         for k, (measure, colour) in enumerate(zip(measures, colours)):
             part = table[table["measure"] == measure]
             x = np.array([levels.index(b) for b in part["bias"]]) - 0.4 + (k + 0.5) * width
@@ -236,9 +243,9 @@ def plot_differences(table: pd.DataFrame, title: str = "") -> Figure:
         ax.set_xlabel("bias (share of minority images removed)", fontsize=10)
         ax.set_ylabel("difference, paired by seed")
         ax.grid(axis="x", visible=False)
-        fig.legend(loc="outside lower center", ncol=2, fontsize=9)
+        fig.legend(loc="outside lower center", ncol=1, fontsize=9)
         if title:
-            fig.suptitle(title, fontweight="bold")
+            fig.suptitle(textwrap.fill(title, 60), fontweight="bold")
     return fig
 
 
