@@ -95,6 +95,9 @@ def test_matched_reads_each_arm_at_its_own_budget():
     assert analysis.matched_reading(table, analysis.own_budgets(df, arms=("d", "u")), arms=("d", "u")) == "differ at bias 0, 0.75 and 0.9"
     assert analysis.matched_reading(table.assign(differ=False), {"d": 2000, "u": 1000}, arms=("d", "u")) == "agree at every level"
     assert "reached no plateau" in analysis.matched_reading(table, {"d": math.nan, "u": 1000}, arms=("d", "u"))
+    shown = analysis.matched_table(table)
+    assert list(shown.columns) == ["same budget", "each arm's own budget"] and list(shown.index) == [0.0, 0.75, 0.9]
+    assert shown["same budget"].str.endswith("contradicted").all() and shown["each arm's own budget"].str.startswith("+0.012").all()
     effects = analysis.effect_by_budget(df, arm="d", baseline="u")
     worst_rows = effects[effects["measure"] == "worst_group_acc"]
     assert len(worst_rows) == len(role_levels()) * 3

@@ -130,7 +130,20 @@ def extension_values(curves: pd.DataFrame, arms: Sequence[str] = CURVE_ARMS, tol
                     f"{common[-2] if len(common) > 1 else common[-1]} to {common[-1]} steps, so "
                     f"{'it was' if len(longer) == 1 else 'they were'} trained on there, to "
                     f"{max(longer.values())} steps.")
-    return {"level_budgets": ", ".join(map(str, common)), "extended": sentence}
+    words = [str(s) for s in common]
+    return {"level_budgets": (", ".join(words[:-1]) + " and " if len(words) > 1 else "") + words[-1],
+            "extended": sentence}
+
+
+def matched_table(table: pd.DataFrame) -> pd.DataFrame:
+    """`matched` for reading: per bias level, each reading as "estimate [low, high] outcome"."""
+    def cell(row, kind: str) -> str:
+        return (f"{row[f'{kind}_estimate']:+.3f} [{row[f'{kind}_low']:+.3f}, {row[f'{kind}_high']:+.3f}] "
+                f"{row[f'{kind}_outcome']}")
+
+    return pd.DataFrame({"bias": table["bias"], "same budget": [cell(r, "same") for _, r in table.iterrows()],
+                         "each arm's own budget": [cell(r, "own") for _, r in table.iterrows()]}
+                        ).sort_values("bias").set_index("bias")
 
 
 def matched_reading(table: pd.DataFrame, budgets: dict, arms: Sequence[str] = QUESTION) -> str:
