@@ -84,6 +84,17 @@ def parameters_cell(nb) -> str:
 # ---------------------------------------------------------------- static checks (no kernel)
 
 
+def _prose_lines(markdown: str) -> list:
+    """The lines of a markdown cell outside fenced code blocks (a shell comment there is no heading)."""
+    lines, fenced = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            lines.append(line)
+    return lines
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_notebook_is_committed_clean_and_follows_the_outline(name):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -92,7 +103,7 @@ def test_notebook_is_committed_clean_and_follows_the_outline(name):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{name}: outputs must be cleared"
-    headings = [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()
+    headings = [line for c in nb.cells if c.cell_type == "markdown" for line in _prose_lines(c.source)
                 if line.startswith("#")]
     assert sum(h.startswith("# ") for h in headings) == 1 and headings[0].startswith("# ")
     sections = [h for h in headings if h.startswith("## ")]
