@@ -511,10 +511,13 @@ def test_headline_figure_has_a_line_and_band_per_variant(summary):
     for ax in fig.axes:
         labels, bands = lines_and_bands(ax)
         assert [lab for lab in labels if lab != "chance"] == expected and len(bands) == len(expected)
-        assert [t.get_text() for t in ax.get_xticklabels()] == [f"{b:g}" for b in BIAS_LEVELS]
+        shown = [t.get_text() for t in ax.get_xticklabels()]
+        assert len(ax.get_xticks()) == len(BIAS_LEVELS)
+        assert shown in ([f"{b:g}" for b in BIAS_LEVELS], [])    # panels above another share its labels
         for band in bands:                                   # every band inside [0, 1]
             y = band.get_paths()[0].vertices[:, 1]
             assert y.min() >= 0.0 and y.max() <= 1.0
+    assert any(t.get_text() for ax in fig.axes for t in ax.get_xticklabels())
     worst = fig.axes[0].get_lines()[0]
     assert np.allclose(worst.get_ydata()[:3], [0.9, 0.65, 0.4])   # undescriptive, base size only
 
@@ -529,7 +532,7 @@ def test_probe_figure_shows_pixel_and_random_references(summary):
 
 def test_other_figures(summary, df):
     sil = plots.plot_silhouettes(summary)
-    assert [ax.get_title() for ax in sil.axes] == ["silhouette by background, image", "silhouette by background, text",
+    assert [ax.get_title().replace("\n", " ") for ax in sil.axes] == ["silhouette by background, image", "silhouette by background, text",
                                                    "silhouette by animal, image", "silhouette by animal, text"]
     assert len(lines_and_bands(sil.axes[1])[1]) == len(arm_tables()["captions"]) - 1   # image-only: no text tower
     assert len(plots.plot_prompt_sets(summary).axes) == 2
