@@ -11,7 +11,7 @@ import pytest
 
 from dualenc.config import ExperimentConfig, config_hash, to_json
 from dualenc.design import (ARMS, BIAS_LEVELS, BLOCKS, DATA_SIZES, LEVEL_SETS, ORIGINAL_BIAS, SEEDS, STRONG_BIAS)
-from dualenc.runs.study import DONE, collect, is_done, load_run, run_dir
+from dualenc.runs.study import DONE, clean_stale_staging, collect, is_done, load_run, run_dir
 from dualenc.runs.sweep import ci_grid, default_grid, run_sweep
 
 LOSS_BIAS_LEVELS = SIZE_BIAS_LEVELS = LEVEL_SETS["few"]
@@ -103,6 +103,36 @@ def _store_state(root):
     return done, unfinished
 
 
+def test_staging_of_a_killed_unreaped_process_is_cleaned(tmp_path):
+    """A killed worker stays a zombie until it is reaped; its staging directory is still stale."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 30
+    while time.time() < deadline and not _zombie(child.pid):
+        time.sleep(0.05)
+    assert _zombie(child.pid)
+    live = tmp_path / f".abc.tmp-{os.getpid()}-x"
+    dead = tmp_path / f".abc.tmp-{child.pid}-y"
+    live.mkdir(), dead.mkdir()
+    assert clean_stale_staging(tmp_path) == 1
+    assert live.exists() and not dead.exists()
+    child.wait()
+
+
+def _zombie(pid):
+    return open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[0] == "Z"
+
+
+def _wait_until_group_gone(pgid, timeout=30.0):
+    """The killed sweep's workers are reaped by init, a moment after the sweep itself."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_killed_sweep_resumes_without_recomputing(tmp_path):
     root = tmp_path / "runs"
@@ -117,6 +147,7 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path):
     assert proc.poll() is None, "the sweep finished before it could be interrupted"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    _wait_until_group_gone(proc.pid)
     before, unfinished = _store_state(root)
     assert len(before) >= 4 and unfinished == []
     grid = ci_grid()

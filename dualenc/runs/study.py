@@ -167,13 +167,22 @@ def clean_stale_staging(root: Optional[str | Path] = None) -> int:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether `pid` runs. A killed process not yet reaped (a zombie) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux) or the process just went
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def _savez(tmp: str, arrays: dict) -> None:
