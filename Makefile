@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"  # the test extra includes book and sweep
 	touch $(STAMP)
 
+# the tests in TEST_WORKERS processes, a test file to each (module fixtures such as the quick book build run once)
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 book: $(STAMP)
 	$(BIN)/python tools/build_book.py

@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 TEST_MODULES = {
     "nbformat": "nbformat", "papermill": "papermill", "ipykernel": "ipykernel", "myst_nb": "myst-nb",
     "ipywidgets": "ipywidgets", "jupyter_book": "jupyter-book", "yaml": "pyyaml",
-    "distributed": "dask[distributed]", "pyarrow": "pyarrow",
+    "distributed": "dask[distributed]", "pyarrow": "pyarrow", "xdist": "pytest-xdist",
 }
 
 

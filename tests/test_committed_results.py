@@ -72,3 +72,32 @@ def test_the_committed_curves_hold_the_grid_runs_at_the_study_budget():
     assert set(study.index) <= set(grid.index)
     measures = ["worst_group_acc", "average_acc", "probe_animal_acc", "probe_background_acc", "final_loss"]
     assert (study[measures] == grid.loc[study.index, measures]).all().all()
+
+
+def test_the_committed_book_runs_are_the_grid_runs_of_the_pages():
+    """results/book_runs/ holds exactly the four experiment pages' runs (the full profile's), without
+    weights, made by code that trains like today's, and each is the grid's committed run of the same
+    config hash, measure for measure: a fresh clone's book reads them instead of training them."""
+    import json
+    import sys
+
+    from dualenc.book.page_runs import FOLDER, SKIPPED
+    from dualenc.config import from_dict
+    from dualenc.runs.study import run_status
+
+    sys.path.insert(0, str(TABLE.parents[1] / "tools"))
+    import build_book
+
+    declared = build_book.template_parameters(build_book.TEMPLATE)
+    configs = build_book.page_configs([build_book.page_params(exp, "full", declared) for exp in build_book.EXPERIMENTS])
+    committed = TABLE.parents[1] / FOLDER
+    assert sorted(p.name for p in committed.iterdir()) == sorted({config_hash(c) for c in configs})
+    grid = pd.read_csv(TABLE).set_index("run")
+    measures = ["worst_group_acc", "average_acc", "probe_animal_acc", "probe_background_acc", "final_loss"]
+    for config in configs:
+        path = committed / config_hash(config)
+        assert run_status(path) == "done", f"{path} was made by other code: python tools/build_book.py --commit-runs"
+        assert not any((path / name).exists() for name in SKIPPED)
+        assert config_hash(from_dict(json.loads((path / "config.json").read_text()))) == path.name
+        metrics = json.loads((path / "metrics.json").read_text())
+        assert all(metrics[m] == grid.loc[path.name, m] for m in measures), path.name

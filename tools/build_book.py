@@ -246,29 +246,60 @@ def generate(profile: str, build_dir: Path, jobs: int, force: bool, cwd: Path) -
         raise SystemExit(f"{len(errors)} experiment page(s) failed to render")
 
 
-def pretrain(page_params_list: list, cwd: Path) -> None:
-    """Train the seeds of every page to render before the pages run, as one sweep over two worker
-    processes (`dualenc.runs.sweep.run_sweep`; a page's seeds are one batch; stale runs trained again, as
-    the pages would); the pages then load them."""
+def page_configs(page_params_list: list) -> list:
+    """Every seed's config of the pages rendered with these parameters."""
     from dualenc.book import notebook_helpers as nh
     from dualenc.runs.seed_runs import seed_configs
-    from dualenc.runs.sweep import run_sweep
 
     configs = []
     for params in page_params_list:
         values = {**nh.parameter_defaults(), **{k: v for k, v in params.items() if k in nh.PARAMETERS}}
-        config = nh.config_from_parameters(values)
-        configs += seed_configs(config, values["seeds"])
+        configs += seed_configs(nh.config_from_parameters(values), values["seeds"])
+    return configs
+
+
+def pretrain(page_params_list: list, cwd: Path) -> None:
+    """Train the seeds of every page to render before the pages run, as one sweep over two worker
+    processes (`dualenc.runs.sweep.run_sweep`; a page's seeds are one batch; stale runs trained again, as
+    the pages would); the pages then load them. The committed runs of results/book_runs/ are copied
+    into the run store first (`dualenc.book.page_runs`): a fresh clone trains none of them."""
+    from dualenc.book import notebook_helpers as nh
+    from dualenc.book import page_runs
+    from dualenc.runs.sweep import run_sweep
+
+    configs = page_configs(page_params_list)
     jobs = max(1, min(PRETRAIN_JOBS, os.cpu_count() or 1))
     start = time.perf_counter()
     previous = os.getcwd()
     os.chdir(cwd)  # the pages resolve the run store from their working directory
     try:
+        seeded = page_runs.seed_store(configs, nh.resolve_runs_dir(""), ROOT / page_runs.FOLDER)
         report = run_sweep(configs, root=nh.resolve_runs_dir(""), jobs=jobs, progress=False, retrain_stale=True)
     finally:
         os.chdir(previous)
     log(f"pretrained {report.ran} run(s) of {len(page_params_list)} page(s) in {time.perf_counter() - start:.0f} s "
-        f"({jobs} worker processes; {report.skipped} already stored)")
+        f"({jobs} worker processes; {report.skipped} already stored, {seeded} of them copied from "
+        f"{page_runs.FOLDER})")
+
+
+def commit_runs(profile: str, cwd: Path) -> None:
+    """Write the pages' runs from the run store to results/book_runs/ (after a build made them)."""
+    from dualenc.book import notebook_helpers as nh
+    from dualenc.book import page_runs
+
+    if profile != "full":
+        raise SystemExit(f"--commit-runs writes the full book's runs, not the {profile!r} profile's")
+    declared = template_parameters(TEMPLATE)
+    configs = page_configs([page_params(exp, profile, declared) for exp in EXPERIMENTS])
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        count = page_runs.commit_runs(configs, nh.resolve_runs_dir(""), ROOT / page_runs.FOLDER)
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from None
+    finally:
+        os.chdir(previous)
+    log(f"wrote {count} run(s) to {page_runs.FOLDER} (without their weights)")
 
 
 # --------------------------------------------------------------------------- step 2
@@ -382,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     step = parser.add_mutually_exclusive_group()
     step.add_argument("--generate-only", action="store_true", help="only step 1")
     step.add_argument("--no-generate", action="store_true", help="only step 2")
+    parser.add_argument("--commit-runs", action="store_true",
+                        help="after step 1, write the pages' runs to results/book_runs/ (what a fresh "
+                             "clone reads instead of training them)")
     args = parser.parse_args(argv)
     if args.profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; choose one of {sorted(PROFILES)}")
@@ -394,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"profile {args.profile!r}, output {build_dir / args.builder}")
     if not args.no_generate:
         generate(args.profile, build_dir, args.jobs, args.force, args.cwd.resolve())
+    if args.commit_runs:
+        commit_runs(args.profile, args.cwd.resolve())
     if args.generate_only:
         return 0
     missing = missing_sources()

@@ -251,8 +251,8 @@ def check_stored_model(path: str | Path) -> None:
         raise ConfigError(f"{str(path)!r} is not a finished run (no {DONE} marker): expected a "
                           "directory of the run store such as runs/<config hash>")
     if not (path / MODEL).is_file():
-        raise ConfigError(f"run {str(path)!r} has no {MODEL} (stored before runs kept their weights): "
-                          "train it again with --force")
+        raise ConfigError(f"run {str(path)!r} has no {MODEL} (stored without its weights: from before runs "
+                          "kept them, or copied from the book's results/book_runs/): train it again with --force")
 
 
 def load_model(path: str | Path):
