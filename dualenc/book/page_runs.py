@@ -98,7 +98,7 @@ def copied_sentence(records: list) -> Optional[str]:
     copied = sum(was_copied(r.path) for r in records)
     if not copied:
         return None
-    return (f"{copied} of these {len(records)} runs are the committed runs themselves, copied from "
-            f"`{FOLDER.as_posix()}/` rather than trained again, so their agreement with the table shows "
-            "nothing; the tests train a committed setting again and compare it bit for bit "
-            "(`tests/test_committed_results.py`)")
+    which = "The runs above are" if copied == len(records) else f"{copied} of the {len(records)} runs above are"
+    return (f"{which} the committed runs themselves, copied from {FOLDER.as_posix()}/ rather than trained "
+            "again, so they agree with the table by construction. The tests train a committed setting "
+            "again and compare it bit for bit (tests/test_committed_results.py).")
