@@ -58,6 +58,7 @@ PARAMS_ENV = "DUALENC_BOOK_PARAMS"
 KERNEL = "python3"
 CELL_TIMEOUT_S = 600
 PRETRAIN_JOBS = 2  # worker processes training the pages' runs before the pages execute
+RUNS_ENV = "DUALENC_RUNS"
 
 
 def log(msg: str) -> None:
@@ -425,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
 
     path_output = args.path_output.resolve()
     build_dir = path_output / "_build"
+    # the book's own run store (for papermill's kernels and myst-nb's): the committed runs it copies
+    # in lack their weights, so they stay out of the user's runs/
+    os.environ.setdefault(RUNS_ENV, str(build_dir / "runs"))
     log(f"profile {args.profile!r}, output {build_dir / args.builder}")
     if not args.no_generate:
         generate(args.profile, build_dir, args.jobs, args.force, args.cwd.resolve())
