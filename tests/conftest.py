@@ -40,3 +40,15 @@ def tiny_config(**changes) -> ExperimentConfig:
 @pytest.fixture
 def tiny():
     return tiny_config
+
+
+# The longest test files first: `make test`'s workers (pytest-xdist, a file to each) then overlap them
+# with the many short ones instead of ending on one of them. Order within a file is kept.
+LONG_FILES = ("test_committed_results.py", "test_book_offline.py", "test_notebooks.py", "test_results.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        name = item.path.name
+        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+    items.sort(key=rank)

@@ -14,6 +14,7 @@ the results table's columns; rows trained here add `val_average_acc` and `val_wo
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -22,7 +23,7 @@ import pandas as pd
 from ..config import ExperimentConfig, config_hash
 from ..design import ARMS, CURVE_ARMS, CURVE_BUDGETS, CURVE_MAX_STEPS, SEEDS
 from .calibration import TOLERANCE
-from .study import collect_row, is_done, load_model, load_run, run_dir, runs_root, write_table
+from .study import DONE, collect_row, is_done, load_model, load_run, run_dir, runs_root, write_table
 from .sweep import run_sweep
 
 CURVE_FAMILY = "captions"        # the grid block the curve arms' runs are named by
@@ -50,7 +51,13 @@ def from_grid(configs: list, grid_table: Optional[pd.DataFrame], study_steps: in
 
 
 def validation_row(path: Path) -> dict:
-    """Validation accuracy (headline prompts) of a stored run's model, from its weights."""
+    """Validation accuracy (headline prompts) of a stored run's model, from its weights (computed once
+    per finished run in a process: the plateau rule and the table both ask for it)."""
+    return dict(_validation_row(str(path), (Path(path) / DONE).stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=None)
+def _validation_row(path: str, finished_at: int) -> dict:
     from ..data.datasets import build_dataset
     from .evaluate import RunOutputs
     from .metric_registry import compute_metrics
