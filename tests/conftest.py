@@ -42,9 +42,9 @@ def tiny():
     return tiny_config
 
 
-# The longest test files first: `make test`'s workers (pytest-xdist, a file to each) then overlap them
-# with the many short ones instead of ending on one of them. Order within a file is kept.
-LONG_FILES = ("test_committed_results.py", "test_book_offline.py", "test_notebooks.py", "test_results.py")
+# The two longest test files first: pytest-xdist hands out files in this order, so `make test`'s two
+# workers start on one each, and the replication test's 7 minutes overlap every other file.
+LONG_FILES = ("test_committed_results.py", "test_book_offline.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
