@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # the tests in TEST_WORKERS processes, a test file to each (module fixtures such as the quick book build run once)
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 book: $(STAMP)
 	$(BIN)/python tools/build_book.py

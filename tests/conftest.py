@@ -42,8 +42,9 @@ def tiny():
     return tiny_config
 
 
-# The two longest test files first: pytest-xdist hands out files in this order, so `make test`'s two
-# workers start on one each, and the replication test's 7 minutes overlap every other file.
+# The two longest test files first: with `make test`'s --no-loadscope-reorder, pytest-xdist hands out
+# files in this order, so its two workers start on one each, and the replication test's 7 minutes
+# overlap every other file (by default it would hand out the files with the most tests first).
 LONG_FILES = ("test_committed_results.py", "test_book_offline.py")
 
 
