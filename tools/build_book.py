@@ -58,7 +58,6 @@ PARAMS_ENV = "DUALENC_BOOK_PARAMS"
 KERNEL = "python3"
 CELL_TIMEOUT_S = 600
 PRETRAIN_JOBS = 2  # worker processes training the pages' runs before the pages execute
-RUNS_ENV = "DUALENC_RUNS"
 
 
 def log(msg: str) -> None:
@@ -275,7 +274,8 @@ def pretrain(page_params_list: list, cwd: Path) -> None:
     os.chdir(cwd)  # the pages resolve the run store from their working directory
     try:
         seeded = page_runs.seed_store(configs, nh.resolve_runs_dir(""), ROOT / page_runs.FOLDER)
-        report = run_sweep(configs, root=nh.resolve_runs_dir(""), jobs=jobs, progress=False, retrain_stale=True)
+        report = run_sweep(configs, root=nh.resolve_runs_dir(""), jobs=jobs, progress=False, retrain_stale=True,
+                           accept_copies=True)
     finally:
         os.chdir(previous)
     log(f"pretrained {report.ran} run(s) of {len(page_params_list)} page(s) in {time.perf_counter() - start:.0f} s "
@@ -426,9 +426,6 @@ def main(argv: list[str] | None = None) -> int:
 
     path_output = args.path_output.resolve()
     build_dir = path_output / "_build"
-    # the book's own run store (for papermill's kernels and myst-nb's): the committed runs it copies
-    # in lack their weights, so they stay out of the user's runs/
-    os.environ.setdefault(RUNS_ENV, str(build_dir / "runs"))
     log(f"profile {args.profile!r}, output {build_dir / args.builder}")
     if not args.no_generate:
         generate(args.profile, build_dir, args.jobs, args.force, args.cwd.resolve())

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..config import ExperimentConfig, config_hash
-from ..runs.study import MODEL, is_done, project_root, run_status, runs_root
+from ..runs.study import COPIED, MODEL, is_done, project_root, run_status, runs_root
 
 FOLDER = Path("results") / "book_runs"
-COPIED = "copied_from.txt"  # written into a run the store got from here: these runs were not trained there
 SKIPPED = (MODEL, COPIED)  # the weights: the pages do not read them (570 kB a run)
 
 
@@ -60,14 +59,14 @@ def commit_runs(configs: Iterable[ExperimentConfig], root: Optional[str | Path] 
                 committed: Optional[Path] = None) -> int:
     """Write the finished runs of `configs` from the run store to results/book_runs/ (without their
     weights), replacing what was there; returns how many. Every run must be finished by code that
-    trains like today's (`study.run_status` "done")."""
+    trains like today's (`study.run_status` "done", or "copied" from here)."""
     committed = committed if committed is not None else committed_folder()
     if committed is None:
         raise FileNotFoundError("not inside the project (no pyproject.toml with dualenc/ above the "
                                 "working directory): nowhere to commit the runs")
     store = runs_root(root)
     runs = sorted({config_hash(c) for c in configs})
-    unfinished = [run for run in runs if run_status(store / run) != "done"]
+    unfinished = [run for run in runs if run_status(store / run) not in ("done", "copied")]
     if unfinished:
         raise FileNotFoundError(f"{len(unfinished)} of the {len(runs)} runs are not finished by today's "
                                 f"code in {store}: {', '.join(unfinished)}; build the book first")

@@ -20,14 +20,10 @@ def seed_configs(config: ExperimentConfig, seeds: int) -> list:
 
 def seed_records(config: ExperimentConfig, seeds: int, runs_dir, with_weights: bool = False) -> list:
     """The RunRecords of seeds config.seed, config.seed + 1, ...: trained together (or loaded).
-    With `with_weights`, a stored group missing a run's weights (the book's committed runs keep none)
-    is trained again, to the same measures, with them."""
-    from .study import MODEL, is_done, run_dir, run_group
+    With `with_weights`, runs copied without their weights (the book's committed runs) are trained
+    again, to the same measures, with them."""
+    from .study import run_group
     from .sweep import group_configs
 
-    records = []
-    for group in group_configs(seed_configs(config, seeds)):
-        paths = [run_dir(c, runs_dir) for c in group]
-        force = with_weights and any(is_done(p) and not (p / MODEL).is_file() for p in paths)
-        records += run_group(group, root=runs_dir, progress=False, force=force)
-    return records
+    return [r for group in group_configs(seed_configs(config, seeds))
+            for r in run_group(group, root=runs_dir, progress=False, accept_copies=not with_weights)]

@@ -24,6 +24,7 @@ from ..design import ORIGINAL, ORIGINAL_BIAS, arm_of_config, experiment_config
 
 DONE = "DONE"
 MODEL = "model.pt"
+COPIED = "copied_from.txt"  # in a finished run copied without its weights from results/book_runs/
 TOKENIZER = "tokenizer.json"  # the vocabulary the model was trained with (the group's, for seeds trained together)
 # The experiment registry: named settings that `dualenc run NAME`, the notebooks and the book use. It
 # starts with the original's four (`design.ORIGINAL`); more may be registered beside them.
@@ -198,10 +199,14 @@ def run_experiment(config: ExperimentConfig, root: Optional[str | Path] = None, 
 
 def run_status(path: Path) -> str:
     """"missing" (not finished), "stale" (finished by other code: its training.json records
-    another code digest, or none, that is not declared to train like today's) or "done"."""
+    another code digest, or none, that is not declared to train like today's), "copied" (finished
+    by today's code, copied without its weights from the book's results/book_runs/: its measures and
+    embeddings can be read, but what needs the weights trains it again) or "done"."""
     if not is_done(path):
         return "missing"
-    return "done" if provenance.same_training(stored_code_digest(path), provenance.code_digest()) else "stale"
+    if not provenance.same_training(stored_code_digest(path), provenance.code_digest()):
+        return "stale"
+    return "copied" if (path / COPIED).is_file() and not (path / MODEL).is_file() else "done"
 
 
 def stored_code_digest(path: Path) -> str:
@@ -210,12 +215,13 @@ def stored_code_digest(path: Path) -> str:
 
 
 def run_group(configs: list, root: Optional[str | Path] = None, progress: bool = True,
-              force: bool = False, retrain_stale: bool = True) -> list:
+              force: bool = False, retrain_stale: bool = True, accept_copies: bool = True) -> list:
     """Train the unfinished configs of `configs` together as one batch of independent models
     (they may differ only in seed, data_seed and name: `train.group_key`), evaluate and store each
     as its own run. Returns the RunRecords in the order given; finished ones are loaded. A stale
     run (made by other code) is trained again, with a warning, unless `retrain_stale` is False:
-    then it is loaded as it is."""
+    then it is loaded as it is. A run copied without weights (`run_status` "copied") is loaded,
+    unless `accept_copies` is False: then it is trained again, to the same measures, with them."""
     from ..data.datasets import build_dataset
     from .evaluate import evaluate
     from ..model.train import train_group
@@ -226,8 +232,8 @@ def run_group(configs: list, root: Optional[str | Path] = None, progress: bool =
     if stale and retrain_stale and not force:
         warnings.warn(f"{len(stale)} stored run(s) were made by other code (code digest is now "
                       f"{provenance.code_digest()}): training again: {', '.join(stale)}", stacklevel=2)
-    todo = [i for i, s in enumerate(status)
-            if force or s == "missing" or (s == "stale" and retrain_stale)]
+    todo = [i for i, s in enumerate(status) if force or s == "missing" or (s == "stale" and retrain_stale)
+            or (s == "copied" and not accept_copies)]
     if todo:
         group = [configs[i] for i in todo]
         datasets = [build_dataset(c.resolved_data(), progress=progress) for c in group]

@@ -120,7 +120,7 @@ def _run_group(config_dicts: list, root: str, threads: int) -> list:
 
     torch.set_num_threads(threads)
     configs = [from_dict(d) for d in config_dicts]
-    run_group(configs, root=root, progress=False)
+    run_group(configs, root=root, progress=False, accept_copies=False)  # the sweep asked for these
     return [config_hash(c) for c in configs]
 
 
@@ -136,7 +136,7 @@ class SweepReport:
 
 def run_sweep(configs: list, root: Optional[str | Path] = None, jobs: int = 1,
               scheduler=None, progress: bool = True, max_models: int = MAX_MODELS,
-              done: Iterable[str] = (), retrain_stale: bool = False) -> SweepReport:
+              done: Iterable[str] = (), retrain_stale: bool = False, accept_copies: bool = False) -> SweepReport:
     """Run every config not yet finished, the seeds of a setting batched together (at most
     `max_models` models per batch). jobs=1 runs in this process (all torch threads); jobs>1 uses
     that many worker processes with one torch thread each; `scheduler` (an address such as
@@ -144,7 +144,9 @@ def run_sweep(configs: list, root: Optional[str | Path] = None, jobs: int = 1,
     whose workers must see the same run store. `done`: run ids to count as finished although the
     store lacks them (the rows of a stored results table: a sweep continued on another machine).
     Runs stored by other code (`study.run_status` "stale") are kept and counted, or trained again
-    with `retrain_stale`; `dualenc collect` refuses to mix them with today's runs in one table."""
+    with `retrain_stale`; `dualenc collect` refuses to mix them with today's runs in one table.
+    Runs copied without their weights from the book's results/book_runs/ ("copied") are trained
+    again, so that a sweep's store holds every run's weights, unless `accept_copies`."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"jobs={jobs!r} is not allowed: expected an integer >= 1")
     root = str(runs_root(root))
@@ -153,7 +155,8 @@ def run_sweep(configs: list, root: Optional[str | Path] = None, jobs: int = 1,
     done = set(done)
     status = {h: run_status(run_dir(c, root)) for h, c in unique.items() if h not in done}
     stale = [h for h, s in status.items() if s == "stale"]
-    todo = [unique[h] for h, s in status.items() if s == "missing" or (s == "stale" and retrain_stale)]
+    todo = [unique[h] for h, s in status.items() if s == "missing" or (s == "stale" and retrain_stale)
+            or (s == "copied" and not accept_copies)]
     groups = group_configs(todo, max_models)
     start = time.perf_counter()
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress)
