@@ -18,7 +18,7 @@ from ..config import ExperimentConfig, config_hash
 from ..runs.study import COPIED, MODEL, is_done, project_root, run_status, runs_root
 
 FOLDER = Path("results") / "book_runs"
-SKIPPED = (MODEL, COPIED)  # the weights: the pages do not read them (570 kB a run)
+SKIPPED = (MODEL, COPIED)  # the weights (the pages do not read them; 570 kB a run) and the copy marker
 
 
 def committed_folder() -> Optional[Path]:
