@@ -27,9 +27,14 @@ CURVE_COLUMNS = ("run", "arm", "bias", "steps", "seed", "val_average_acc", "val_
                  *CURVE_MEASURES)
 
 
+def _validated_at_zero(curves: pd.DataFrame) -> pd.DataFrame:
+    """The bias-0 rows with their validation accuracy (the only rows budgets are chosen on)."""
+    return curves[np.isclose(curves["bias"].astype(float), 0.0) & curves["val_average_acc"].notna()]
+
+
 def validation_means(curves: pd.DataFrame) -> pd.DataFrame:
     """Bias-0 validation accuracy per arm and budget: mean over seeds, and the seeds counted."""
-    at_zero = curves[np.isclose(curves["bias"].astype(float), 0.0) & curves["val_average_acc"].notna()]
+    at_zero = _validated_at_zero(curves)
     return (at_zero.groupby(["arm", "steps"])
             .agg(val_average_acc=("val_average_acc", "mean"), val_worst_group_acc=("val_worst_group_acc", "mean"),
                  seeds=("seed", "nunique")).reset_index())
@@ -37,7 +42,7 @@ def validation_means(curves: pd.DataFrame) -> pd.DataFrame:
 
 def own_budgets(curves: pd.DataFrame, arms: Sequence[str] = CURVE_ARMS, tolerance: float = TOLERANCE) -> dict:
     """arm -> its first converged budget at bias 0 on validation (NaN where none of the budgets is)."""
-    at_zero = curves[np.isclose(curves["bias"].astype(float), 0.0) & curves["val_average_acc"].notna()]
+    at_zero = _validated_at_zero(curves)
     if at_zero.empty:
         return {arm: math.nan for arm in arms}
     table = at_zero.assign(candidate="curves", method=at_zero["arm"])

@@ -15,24 +15,17 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..config import ExperimentConfig, config_hash
-from ..runs.study import COPIED, MODEL, is_done, project_root, run_status, runs_root
+from ..runs.study import COPIED, MODEL, is_done, run_status, runs_root
 
 FOLDER = Path("results") / "book_runs"
 SKIPPED = (MODEL, COPIED)  # the weights (the pages do not read them; 570 kB a run) and the copy marker
 
 
-def committed_folder() -> Optional[Path]:
-    """results/book_runs/ of the project the working directory is in (None outside a project)."""
-    root = project_root()
-    return None if root is None else root / FOLDER
-
-
-def seed_store(configs: Iterable[ExperimentConfig], root: Optional[str | Path] = None,
-               committed: Optional[Path] = None) -> int:
-    """Copy into the run store every committed run of `configs` that the store has not finished;
-    returns how many. A run is copied whole into a staging folder, then renamed into place."""
-    committed = committed if committed is not None else committed_folder()
-    if committed is None or not committed.is_dir():
+def seed_store(configs: Iterable[ExperimentConfig], root: Optional[str | Path], committed: Path) -> int:
+    """Copy into the run store every run of `configs` in `committed` (the project's FOLDER) that the
+    store has not finished; returns how many. A run is copied whole into a staging folder, then
+    renamed into place."""
+    if not committed.is_dir():
         return 0
     store = runs_root(root)
     seeded = 0
@@ -55,15 +48,10 @@ def seed_store(configs: Iterable[ExperimentConfig], root: Optional[str | Path] =
     return seeded
 
 
-def commit_runs(configs: Iterable[ExperimentConfig], root: Optional[str | Path] = None,
-                committed: Optional[Path] = None) -> int:
-    """Write the finished runs of `configs` from the run store to results/book_runs/ (without their
+def commit_runs(configs: Iterable[ExperimentConfig], root: Optional[str | Path], committed: Path) -> int:
+    """Write the finished runs of `configs` from the run store to `committed` (without their
     weights), replacing what was there; returns how many. Every run must be finished by code that
     trains like today's (`study.run_status` "done", or "copied" from here)."""
-    committed = committed if committed is not None else committed_folder()
-    if committed is None:
-        raise FileNotFoundError("not inside the project (no pyproject.toml with dualenc/ above the "
-                                "working directory): nowhere to commit the runs")
     store = runs_root(root)
     runs = sorted({config_hash(c) for c in configs})
     unfinished = [run for run in runs if run_status(store / run) not in ("done", "copied")]
